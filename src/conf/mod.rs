@@ -1,0 +1,190 @@
+//! The conf phase: apply the environment's edits to server.conf, or show them as a diff.
+
+mod edit;
+pub mod parse;
+mod write;
+
+pub use edit::{Change, Edit};
+pub use write::{InPlaceReason, Method};
+
+use crate::error::{Error, Result};
+use crate::settings::is_secret_key;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The edited text next to the original, not yet written.
+#[derive(Debug)]
+pub struct Plan {
+    pub path: PathBuf,
+    pub old: String,
+    pub new: String,
+    pub changes: Vec<Change>,
+    secret_keys: Vec<(String, String)>,
+}
+
+/// Reads server.conf as Pulp would: missing, unreadable, not UTF-8 or not parseable
+/// by configparser is an error (exit 78).
+pub fn load(path: &Path) -> Result<String> {
+    let err = |problem: String| Error::ConfRead {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => {
+            err("not found; mount server.conf there or set --conf / PULP_SERVER_CONF".into())
+        }
+        _ => err(format!("cannot read: {e}")),
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        err(format!(
+            "not valid UTF-8 (byte {}); Pulp cannot read it either",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+pub fn plan(path: &Path, edits: &[Edit]) -> Result<Plan> {
+    let old = load(path)?;
+    let (new, changes) = edit::apply(&old, edits).map_err(|e| match e {
+        edit::EditError::Parse(p) => Error::ConfRead {
+            path: path.to_path_buf(),
+            problem: format!(
+                "line {}: {} (Pulp's parser would refuse it)",
+                p.line, p.problem
+            ),
+        },
+        edit::EditError::Verify(msg) => Error::Internal(format!("{}: {msg}", path.display())),
+    })?;
+    let secret_keys = edits
+        .iter()
+        .filter(|e| e.secret)
+        .map(|e| (e.section.clone(), e.key.to_lowercase()))
+        .collect();
+    Ok(Plan {
+        path: path.to_path_buf(),
+        old,
+        new,
+        changes,
+        secret_keys,
+    })
+}
+
+impl Plan {
+    fn is_secret(&self, key: &str) -> bool {
+        let key = key.to_lowercase();
+        is_secret_key(&key) || self.secret_keys.iter().any(|(_, k)| *k == key)
+    }
+
+    /// A value as it may be shown in a log line or a diff.
+    pub fn shown(&self, key: &str, value: &str) -> String {
+        if self.is_secret(key) {
+            "<redacted>".into()
+        } else {
+            mask_url_password(value)
+        }
+    }
+
+    /// Writes the new text, unless nothing differs (then the file is not touched).
+    pub fn commit(&self) -> Result<Option<Method>> {
+        if self.new == self.old {
+            return Ok(None);
+        }
+        write::write(&self.path, self.new.as_bytes())
+            .map(Some)
+            .map_err(|source| Error::ConfWrite {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// A unified diff of the change, with secrets redacted.
+    pub fn diff(&self) -> String {
+        let name = self.path.display().to_string();
+        let text = similar::TextDiff::from_lines(&self.old, &self.new)
+            .unified_diff()
+            .context_radius(3)
+            .header(&name, &name)
+            .to_string();
+        let mut out = String::with_capacity(text.len());
+        for (i, line) in text.split_inclusive('\n').enumerate() {
+            let content = line.get(1..).unwrap_or("");
+            if i < 2 || !matches!(line.as_bytes().first(), Some(b'+' | b'-' | b' ')) {
+                out.push_str(line);
+                continue;
+            }
+            out.push_str(&line[..1]);
+            out.push_str(&self.redact_line(content));
+        }
+        out
+    }
+
+    fn redact_line(&self, line: &str) -> String {
+        if parse::is_comment(line) {
+            return line.to_string();
+        }
+        let Some(sep) = line.find([':', '=']) else {
+            return line.to_string();
+        };
+        let (head, value) = line.split_at(sep + 1);
+        let key = head[..sep].trim();
+        let body = value.trim_start();
+        let lead = &value[..value.len() - body.len()];
+        let (body, eol) = match body.find(['\r', '\n']) {
+            Some(i) => body.split_at(i),
+            None => (body, ""),
+        };
+        format!("{head}{lead}{}{eol}", self.shown(key, body))
+    }
+}
+
+/// `scheme://user:secret@host/` → `scheme://user:***@host/`.
+pub fn mask_url_password(value: &str) -> String {
+    let Some(start) = value.find("://").map(|i| i + 3) else {
+        return value.to_string();
+    };
+    let rest = &value[start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return value.to_string();
+    };
+    let Some(colon) = rest[..at].find(':') else {
+        return value.to_string();
+    };
+    format!("{}{}***{}", &value[..start], &rest[..=colon], &rest[at..])
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The real Pulp server.conf files, by name.
+    pub fn fixtures() -> Vec<(String, String)> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/server-conf");
+        let mut out: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let p = e.unwrap().path();
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read_to_string(&p).unwrap(),
+                )
+            })
+            .collect();
+        out.sort();
+        assert_eq!(out.len(), 4);
+        out
+    }
+
+    #[test]
+    fn masks_url_passwords() {
+        assert_eq!(
+            mask_url_password("amqp://guest:pw@mq:5672//"),
+            "amqp://guest:***@mq:5672//"
+        );
+        assert_eq!(
+            mask_url_password("qpid://guest@mq:5672/"),
+            "qpid://guest@mq:5672/"
+        );
+        assert_eq!(mask_url_password("a:b@c"), "a:b@c");
+    }
+}

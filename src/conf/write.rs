@@ -1,0 +1,195 @@
+//! Writing server.conf without ever leaving it half-written.
+//!
+//! Normally: a temp file in the same directory with the original's mode and owner,
+//! fsync, rename over the original, fsync the directory. A file that is itself a mount
+//! point (`docker run -v ./server.conf:/etc/pulp/server.conf`, a Kubernetes `subPath`)
+//! cannot be renamed over (EBUSY), and a file whose owner we cannot give to a new file
+//! would change owner; both are rewritten in place, from a temp copy that is complete and
+//! fsynced first, so a crash leaves the full new text next to the file.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// How the file was written, for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Renamed,
+    InPlace(InPlaceReason),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InPlaceReason {
+    MountPoint,
+    OwnerNotPreservable,
+}
+
+pub fn write(path: &Path, contents: &[u8]) -> io::Result<Method> {
+    write_with(path, contents, || Ok(()))
+}
+
+/// `before_rename` runs after the temp file is complete and fsynced, just before it
+/// replaces the original: the window a crash or error must not harm.
+pub fn write_with(
+    path: &Path,
+    contents: &[u8],
+    before_rename: impl FnOnce() -> io::Result<()>,
+) -> io::Result<Method> {
+    let target = fs::canonicalize(path)?;
+    let meta = fs::metadata(&target)?;
+    // Fail early, before any temp file, when the file itself is not writable.
+    OpenOptions::new().write(true).open(&target)?;
+    if is_mount_point(&target) {
+        return in_place(&target, contents, InPlaceReason::MountPoint);
+    }
+    let dir = target.parent().unwrap_or(Path::new("/"));
+    let tmp = temp_path(dir, &target);
+    let result = (|| {
+        let mut f = create_temp(&tmp, meta.mode())?;
+        if let Err(e) = fchown(&f, meta.uid(), meta.gid()) {
+            if e.raw_os_error() == Some(libc::EPERM) {
+                return Ok(Some(InPlaceReason::OwnerNotPreservable));
+            }
+            return Err(e);
+        }
+        f.write_all(contents)?;
+        f.sync_all()?;
+        before_rename()?;
+        fs::rename(&tmp, &target)?;
+        Ok(None)
+    })();
+    match result {
+        Ok(None) => {
+            File::open(dir)?.sync_all()?;
+            Ok(Method::Renamed)
+        }
+        Ok(Some(reason)) => {
+            let _ = fs::remove_file(&tmp);
+            in_place(&target, contents, reason)
+        }
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+            let _ = fs::remove_file(&tmp);
+            in_place(&target, contents, InPlaceReason::MountPoint)
+        }
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn temp_path(dir: &Path, target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.join(format!(".{name}.pulp-init.{}.tmp", std::process::id()))
+}
+
+fn create_temp(path: &Path, mode: u32) -> io::Result<File> {
+    let f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    // Set after creation: the mode given to open() is masked by the umask.
+    f.set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
+    Ok(f)
+}
+
+fn fchown(f: &File, uid: u32, gid: u32) -> io::Result<()> {
+    std::os::unix::fs::fchown(f, Some(uid), Some(gid))
+}
+
+fn in_place(target: &Path, contents: &[u8], reason: InPlaceReason) -> io::Result<Method> {
+    // The complete new text is on disk before the original is touched.
+    let dir = target.parent().unwrap_or(Path::new("/"));
+    let copy = match create_temp(&temp_path(dir, target), 0o600) {
+        Ok(f) => (f, temp_path(dir, target)),
+        Err(_) => {
+            let p = temp_path(&std::env::temp_dir(), target);
+            (create_temp(&p, 0o600)?, p)
+        }
+    };
+    let (mut f, copy_path) = copy;
+    let written = (|| {
+        f.write_all(contents)?;
+        f.sync_all()?;
+        let mut out = OpenOptions::new().write(true).open(target)?;
+        out.write_all(contents)?;
+        out.set_len(contents.len() as u64)?;
+        out.sync_all()
+    })();
+    if written.is_ok() {
+        let _ = fs::remove_file(&copy_path);
+    }
+    written.map(|()| Method::InPlace(reason))
+}
+
+/// True when `path` is listed as a mount point in /proc/self/mountinfo.
+fn is_mount_point(path: &Path) -> bool {
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let wanted = path.to_string_lossy();
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .any(|mp| unescape_mountinfo(mp) == wanted)
+}
+
+/// mountinfo writes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_before_rename_leaves_the_original_and_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.conf");
+        fs::write(&path, "[a]\nk: old\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        let err = write_with(&path, b"[a]\nk: new\n", || {
+            Err(io::Error::other("injected failure"))
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "injected failure");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "[a]\nk: old\n");
+        let left: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "temp file left behind");
+    }
+
+    #[test]
+    fn rename_keeps_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.conf");
+        fs::write(&path, "x").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(write(&path, b"y").unwrap(), Method::Renamed);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "y");
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o7777, 0o640);
+    }
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo(r"/a\040b\134c"), r"/a b\c");
+    }
+}

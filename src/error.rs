@@ -1,0 +1,72 @@
+//! The one error type: a variant per phase, each mapped to one sysexits code.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Exit codes, as documented in the README (sysexits.h).
+pub mod exit {
+    pub const USAGE: i32 = 64;
+    pub const SOFTWARE: i32 = 70;
+    pub const CANTCREAT: i32 = 73;
+    pub const CONFIG: i32 = 78;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A variable of the environment contract has a value pulp-init cannot use.
+    #[error("{var}: {problem}")]
+    Env { var: String, problem: String },
+
+    /// server.conf is missing, unreadable, or not what Pulp's parser accepts.
+    #[error("{path}: {problem}")]
+    ConfRead { path: PathBuf, problem: String },
+
+    /// server.conf could not be written.
+    #[error("cannot write {path}: {source}")]
+    ConfWrite { path: PathBuf, source: io::Error },
+
+    /// A bug: an edit that did not read back as intended, or an impossible state.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn env(var: impl Into<String>, problem: impl Into<String>) -> Self {
+        Error::Env {
+            var: var.into(),
+            problem: problem.into(),
+        }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Env { .. } => exit::USAGE,
+            Error::ConfRead { .. } => exit::CONFIG,
+            Error::ConfWrite { .. } => exit::CANTCREAT,
+            Error::Internal(_) => exit::SOFTWARE,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_code_table() {
+        assert_eq!(Error::env("X", "bad").exit_code(), 64);
+        let read = Error::ConfRead {
+            path: "/x".into(),
+            problem: "missing".into(),
+        };
+        assert_eq!(read.exit_code(), 78);
+        let write = Error::ConfWrite {
+            path: "/x".into(),
+            source: io::Error::from(io::ErrorKind::PermissionDenied),
+        };
+        assert_eq!(write.exit_code(), 73);
+        assert_eq!(Error::Internal("x".into()).exit_code(), 70);
+    }
+}
