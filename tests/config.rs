@@ -1,0 +1,596 @@
+//! The conf phase through the real binary: real Pulp files, Python's configparser as the
+//! judge of what Pulp reads, bad input, secrets, atomic and in-place writes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pulp-init");
+
+fn fixture(name: &str) -> String {
+    fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/server-conf")
+            .join(name),
+    )
+    .unwrap()
+}
+
+const FIXTURES: [&str; 4] = [
+    "pulp-2.4.0.conf",
+    "pulp-2.8.0.conf",
+    "pulp-2.14.3.conf",
+    "pulp-2.21-final.conf",
+];
+
+struct Scratch {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+fn scratch(text: &str) -> Scratch {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.conf");
+    fs::write(&path, text).unwrap();
+    Scratch { _dir: dir, path }
+}
+
+/// Runs pulp-init with exactly `env` (plus PATH).
+fn pulp_init(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn config(path: &Path, env: &[(&str, &str)]) -> Output {
+    pulp_init(&["config", "--conf", path.to_str().unwrap()], env)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// What Pulp reads from the file, per Python's configparser.
+fn python_read(path: &Path) -> serde_like::Map {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/read_conf.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "configparser failed: {}",
+        stderr(&out)
+    );
+    serde_like::parse(&String::from_utf8(out.stdout).unwrap())
+}
+
+/// Enough JSON for {"s": {"k": "v"}} as printed by json.dumps.
+mod serde_like {
+    use std::collections::BTreeMap;
+    pub type Map = BTreeMap<String, BTreeMap<String, String>>;
+
+    pub fn parse(s: &str) -> Map {
+        let mut p = P {
+            c: s.chars().collect(),
+            i: 0,
+        };
+        let mut out = Map::new();
+        p.eat('{');
+        while p.peek() != '}' {
+            let section = p.string();
+            p.eat(':');
+            p.eat('{');
+            let mut keys = BTreeMap::new();
+            while p.peek() != '}' {
+                let k = p.string();
+                p.eat(':');
+                let v = p.string();
+                keys.insert(k, v);
+                if p.peek() == ',' {
+                    p.eat(',');
+                }
+            }
+            p.eat('}');
+            out.insert(section, keys);
+            if p.peek() == ',' {
+                p.eat(',');
+            }
+        }
+        out
+    }
+
+    struct P {
+        c: Vec<char>,
+        i: usize,
+    }
+
+    impl P {
+        fn ws(&mut self) {
+            while self.c[self.i].is_whitespace() {
+                self.i += 1;
+            }
+        }
+        fn peek(&mut self) -> char {
+            self.ws();
+            self.c[self.i]
+        }
+        fn eat(&mut self, ch: char) {
+            assert_eq!(self.peek(), ch);
+            self.i += 1;
+        }
+        fn string(&mut self) -> String {
+            self.eat('"');
+            let mut s = String::new();
+            loop {
+                let ch = self.c[self.i];
+                self.i += 1;
+                match ch {
+                    '"' => return s,
+                    '\\' => {
+                        let e = self.c[self.i];
+                        self.i += 1;
+                        match e {
+                            'n' => s.push('\n'),
+                            't' => s.push('\t'),
+                            'r' => s.push('\r'),
+                            'u' => {
+                                let hex: String = self.c[self.i..self.i + 4].iter().collect();
+                                self.i += 4;
+                                s.push(
+                                    char::from_u32(u32::from_str_radix(&hex, 16).unwrap()).unwrap(),
+                                );
+                            }
+                            other => s.push(other),
+                        }
+                    }
+                    other => s.push(other),
+                }
+            }
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+const TRICKY: [&str; 14] = [
+    "p%ss",
+    "100%%",
+    "%(name)s",
+    "a:b=c",
+    "#not-a-comment",
+    "semi;colon",
+    "x;y;z",
+    "us@r/p?q#f",
+    "ünïcødé-pässwörd-密码",
+    "quote\"s'and`back\\slash",
+    "spa ce inside",
+    "=starts-with-equals",
+    ":colon-first",
+    "trailing;",
+];
+
+#[test]
+fn tricky_values_read_back_exactly_through_pythons_configparser() {
+    for name in FIXTURES {
+        let s = scratch(&fixture(name));
+        let keys: Vec<String> = (0..TRICKY.len())
+            .map(|i| format!("PULP__TRICKY__K{i}"))
+            .collect();
+        let mut env: Vec<(&str, &str)> = keys.iter().map(String::as_str).zip(TRICKY).collect();
+        let password = "p%ss:w=o#r;d@/?ü";
+        env.extend([
+            ("MSG_SERVICE_HOST", "mq.example"),
+            ("MSG_SERVICE_TYPE", "rabbitmq"),
+            ("MSG_SERVICE_USER", "pulp@site"),
+            ("MSG_SERVICE_PASSWORD", password),
+            ("PULP__DATABASE__PASSWORD", "50% of #;:=@"),
+        ]);
+        let out = config(&s.path, &env);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        let read = python_read(&s.path);
+        for (i, v) in TRICKY.iter().enumerate() {
+            assert_eq!(read["tricky"][&format!("k{i}")], *v, "{name}");
+        }
+        assert_eq!(read["database"]["password"], "50% of #;:=@");
+        let url = &read["tasks"]["broker_url"];
+        let userinfo = url
+            .strip_prefix("amqp://")
+            .unwrap()
+            .rsplit_once('@')
+            .unwrap()
+            .0;
+        let (user, pass) = userinfo.split_once(':').unwrap();
+        assert_eq!(percent_decode(user), "pulp@site");
+        assert_eq!(percent_decode(pass), password);
+        assert_eq!(url.rsplit_once('@').unwrap().1, "mq.example:5672//");
+        assert_eq!(read["messaging"]["url"], *url);
+        assert_eq!(read["messaging"]["transport"], "rabbitmq");
+    }
+}
+
+#[test]
+fn real_pulp_files_keep_every_unedited_line() {
+    let env = [
+        ("SERVICE_HOST", "10.1.2.3"),
+        ("DB_SERVICE_HOST", "db1,db2:27018,[fd00::5]"),
+        ("PULP_SERVER_NAME", "pulp.example.com"),
+        ("PULP__DATABASE__REPLICA_SET", "rs0"),
+        ("PULP__NEW_SECTION__SOME_KEY", "v"),
+    ];
+    for name in FIXTURES {
+        let original = fixture(name);
+        let s = scratch(&original);
+        let out = config(&s.path, &env);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        let edited = fs::read_to_string(&s.path).unwrap();
+        // The original lines appear in order, unchanged; only new lines are added.
+        let mut new_lines = edited.lines();
+        let mut added = Vec::new();
+        for old in original.lines() {
+            loop {
+                let l = new_lines
+                    .next()
+                    .unwrap_or_else(|| panic!("{name}: lost {old:?}"));
+                if l == old {
+                    break;
+                }
+                added.push(l.to_string());
+            }
+        }
+        added.extend(new_lines.map(str::to_string));
+        let added: Vec<&str> = added
+            .iter()
+            .map(String::as_str)
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(
+            added,
+            [
+                "seeds: db1:27017,db2:27018,[fd00::5]:27017",
+                "replica_set: rs0",
+                "server_name: pulp.example.com",
+                "url: qpid://guest@10.1.2.3:5672/",
+                "broker_url: qpid://guest@10.1.2.3:5672/",
+                "[new_section]",
+                "some_key: v",
+            ],
+            "{name}"
+        );
+        let read = python_read(&s.path);
+        assert_eq!(
+            read["database"]["seeds"],
+            "db1:27017,db2:27018,[fd00::5]:27017"
+        );
+        assert_eq!(read["server"]["server_name"], "pulp.example.com");
+        assert_eq!(read["tasks"]["broker_url"], "qpid://guest@10.1.2.3:5672/");
+    }
+}
+
+#[test]
+fn bad_input_exits_64_with_one_line_and_leaves_the_file_identical() {
+    let original = fixture("pulp-2.21-final.conf");
+    let s = scratch(&original);
+    let before = fs::metadata(&s.path).unwrap();
+    let unreadable = s.path.with_file_name("no-such-secret");
+    let unreadable = unreadable.to_str().unwrap();
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec![("DB_SERVICE_HOST", "db"), ("DB_SERVICE_PORT", "mongo")],
+            "DB_SERVICE_PORT",
+        ),
+        (
+            vec![("DB_SERVICE_HOST", "db"), ("DB_SERVICE_PORT", "0")],
+            "DB_SERVICE_PORT",
+        ),
+        (
+            vec![("DB_SERVICE_HOST", "db"), ("DB_SERVICE_PORT", "70000")],
+            "DB_SERVICE_PORT",
+        ),
+        (
+            vec![("DB_SERVICE_HOST", "db"), ("DB_SERVICE_PORT", "-1")],
+            "DB_SERVICE_PORT",
+        ),
+        (vec![("DB_SERVICE_HOST", "")], "DB_SERVICE_HOST"),
+        (vec![("DB_SERVICE_HOST", "my db")], "DB_SERVICE_HOST"),
+        (
+            vec![("DB_SERVICE_HOST", "db\n[server]\nserver_name: evil")],
+            "DB_SERVICE_HOST",
+        ),
+        (vec![("DB_SERVICE_HOST", "db,")], "DB_SERVICE_HOST"),
+        (vec![("DB_SERVICE_HOST", "[::1]x")], "DB_SERVICE_HOST"),
+        (vec![("SERVICE_HOST", "")], "SERVICE_HOST"),
+        (
+            vec![("MSG_SERVICE_HOST", "mq"), ("MSG_SERVICE_TYPE", "kafka")],
+            "MSG_SERVICE_TYPE",
+        ),
+        (
+            vec![("MSG_SERVICE_HOST", "mq"), ("MSG_SERVICE_PORT", "56 72")],
+            "MSG_SERVICE_PORT",
+        ),
+        (vec![("MSG_SERVICE_HOST", "mq\tx")], "MSG_SERVICE_HOST"),
+        (
+            vec![("MSG_SERVICE_HOST", "mq"), ("MSG_SERVICE_PASSWORD", "")],
+            "MSG_SERVICE_PASSWORD",
+        ),
+        (vec![("PULP_SERVER_NAME", "")], "PULP_SERVER_NAME"),
+        (vec![("PULP_SERVER_NAME", "a b")], "PULP_SERVER_NAME"),
+        (vec![("PULP__DATABASE__", "x")], "PULP__DATABASE__"),
+        (vec![("PULP____SEEDS", "x")], "PULP____SEEDS"),
+        (
+            vec![("PULP__DATABASE__NAME", "pulp\nseeds = evil:1")],
+            "PULP__DATABASE__NAME",
+        ),
+        (
+            vec![("PULP__DATABASE__NAME", "pulp ; comment")],
+            "PULP__DATABASE__NAME",
+        ),
+        (
+            vec![("PULP__DATABASE__NAME", " pulp")],
+            "PULP__DATABASE__NAME",
+        ),
+        (
+            vec![("PULP__DATABASE__NAME", "pulp\r")],
+            "PULP__DATABASE__NAME",
+        ),
+        (
+            vec![("PULP__DATABASE__NAME_FILE", unreadable)],
+            "PULP__DATABASE__NAME_FILE",
+        ),
+        (
+            vec![("DB_SERVICE_HOST", "db"), ("PULP__DATABASE__NAME", "")],
+            "PULP__DATABASE__NAME",
+        ),
+    ];
+    assert!(cases.len() >= 20);
+    for (env, var) in &cases {
+        let out = config(&s.path, env);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(64), "{env:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{env:?}: {err}");
+        assert!(
+            err.starts_with(&format!("pulp-init: error: {var}: ")),
+            "{err}"
+        );
+        assert_eq!(fs::read_to_string(&s.path).unwrap(), original, "{env:?}");
+        let after = fs::metadata(&s.path).unwrap();
+        assert_eq!(after.mtime_nsec(), before.mtime_nsec());
+        assert_eq!(after.ino(), before.ino());
+    }
+}
+
+#[test]
+fn secrets_never_reach_a_log_line_or_a_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("db-password");
+    fs::write(&secret_file, "FileSecret-7731\n").unwrap();
+    let env = [
+        ("PULP_INIT_LOG", "debug"),
+        ("MSG_SERVICE_HOST", "mq"),
+        ("MSG_SERVICE_TYPE", "rabbitmq"),
+        ("MSG_SERVICE_PASSWORD", "MsgSecret-1234"),
+        (
+            "PULP__DATABASE__PASSWORD_FILE",
+            secret_file.to_str().unwrap(),
+        ),
+        ("PULP__SERVER__DEFAULT_PASSWORD", "AdminSecret-99"),
+    ];
+    let s = scratch(&fixture("pulp-2.14.3.conf"));
+    let diff = pulp_init(
+        &["config", "--diff", "--conf", s.path.to_str().unwrap()],
+        &env,
+    );
+    assert!(diff.status.success());
+    let shown = String::from_utf8_lossy(&diff.stdout).into_owned() + &stderr(&diff);
+    assert!(shown.contains("+password: <redacted>"), "{shown}");
+    assert!(shown.contains("amqp://guest:***@mq:5672//"), "{shown}");
+    let run = config(&s.path, &env);
+    assert!(run.status.success());
+    let logged = String::from_utf8_lossy(&run.stdout).into_owned() + &stderr(&run);
+    assert!(
+        logged.contains("set [database] password = <redacted>"),
+        "{logged}"
+    );
+    // Changing a secret again shows neither the old nor the new one.
+    let again = pulp_init(
+        &["config", "--diff", "--conf", s.path.to_str().unwrap()],
+        &[("PULP__SERVER__DEFAULT_PASSWORD", "Other-5")],
+    );
+    let again = String::from_utf8_lossy(&again.stdout).into_owned() + &stderr(&again);
+    assert!(again.contains("-default_password: <redacted>"), "{again}");
+    for text in [&shown, &logged, &again] {
+        for secret in [
+            "FileSecret-7731",
+            "MsgSecret-1234",
+            "AdminSecret-99",
+            "Other-5",
+        ] {
+            assert!(!text.contains(secret), "{secret} shown in:\n{text}");
+        }
+    }
+    // The file itself has them, for Pulp.
+    let read = python_read(&s.path);
+    assert_eq!(read["database"]["password"], "FileSecret-7731");
+}
+
+#[test]
+fn diff_writes_nothing() {
+    let original = fixture("pulp-2.8.0.conf");
+    let s = scratch(&original);
+    let out = pulp_init(
+        &["config", "--dry-run", "--conf", s.path.to_str().unwrap()],
+        &[("DB_SERVICE_HOST", "db")],
+    );
+    assert!(out.status.success());
+    let diff = String::from_utf8(out.stdout).unwrap();
+    assert!(diff.contains("\n+seeds: db:27017\n"), "{diff}");
+    assert!(diff.starts_with("--- "), "{diff}");
+    assert_eq!(fs::read_to_string(&s.path).unwrap(), original);
+}
+
+#[test]
+fn a_write_keeps_mode_owner_and_group_and_a_no_op_touches_nothing() {
+    let s = scratch(&fixture("pulp-2.21-final.conf"));
+    fs::set_permissions(&s.path, fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::chown(&s.path, Some(48), Some(65534)).unwrap();
+    let env = [("DB_SERVICE_HOST", "db")];
+    let first = config(&s.path, &env);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let meta = fs::metadata(&s.path).unwrap();
+    assert_eq!(meta.mode() & 0o7777, 0o640);
+    assert_eq!((meta.uid(), meta.gid()), (48, 65534));
+    assert!(fs::read_to_string(&s.path)
+        .unwrap()
+        .contains("\nseeds: db:27017\n"));
+    let left: Vec<_> = fs::read_dir(s.path.parent().unwrap()).unwrap().collect();
+    assert_eq!(left.len(), 1, "a temp file was left behind");
+
+    let second = config(&s.path, &env);
+    assert!(second.status.success());
+    assert!(
+        stderr(&second).contains("up to date, not written"),
+        "{}",
+        stderr(&second)
+    );
+    let again = fs::metadata(&s.path).unwrap();
+    assert_eq!(
+        (
+            again.ino(),
+            again.mtime(),
+            again.mtime_nsec(),
+            again.ctime_nsec()
+        ),
+        (
+            meta.ino(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.ctime_nsec()
+        )
+    );
+}
+
+#[test]
+fn missing_or_unparseable_conf_exits_78() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = config(
+        &dir.path().join("server.conf"),
+        &[("DB_SERVICE_HOST", "db")],
+    );
+    assert_eq!(missing.status.code(), Some(78));
+    assert!(
+        stderr(&missing).contains("not found"),
+        "{}",
+        stderr(&missing)
+    );
+    let is_dir = config(dir.path(), &[]);
+    assert_eq!(is_dir.status.code(), Some(78));
+    for bad in [
+        "seeds: x\n[database]\n",
+        "[database]\nthis line has no separator\n",
+    ] {
+        let s = scratch(bad);
+        let out = config(&s.path, &[("DB_SERVICE_HOST", "db")]);
+        assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
+        assert!(stderr(&out).contains("line "), "{}", stderr(&out));
+        assert_eq!(fs::read_to_string(&s.path).unwrap(), bad);
+    }
+    let s = scratch("");
+    fs::write(&s.path, b"[database]\nname: caf\xe9\n").unwrap();
+    let out = config(&s.path, &[("DB_SERVICE_HOST", "db")]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(stderr(&out).contains("UTF-8"));
+}
+
+/// Runs `script` (with $1.. = args) as root in a private mount namespace.
+fn in_mount_namespace(script: &str, args: &[&str]) -> Output {
+    Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-euc",
+            script,
+            "sh",
+        ])
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DB_SERVICE_HOST", "db.example")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_bind_mounted_conf_is_rewritten_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("host-server.conf");
+    let target = dir.path().join("etc-pulp-server.conf");
+    fs::write(&source, fixture("pulp-2.21-final.conf")).unwrap();
+    fs::write(&target, "image copy\n").unwrap();
+    let out = in_mount_namespace(
+        r#"mount --bind "$1" "$2"; exec "$3" config --conf "$2""#,
+        &[source.to_str().unwrap(), target.to_str().unwrap(), BIN],
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("rewritten in place"), "{err}");
+    assert!(err.contains("mount point"), "{err}");
+    // The host's file got the edit; the file under the mount was never touched.
+    let edited = fs::read_to_string(&source).unwrap();
+    assert!(edited.contains("\nseeds: db.example:27017\n"));
+    assert_eq!(
+        python_read(&source)["database"]["seeds"],
+        "db.example:27017"
+    );
+    assert_eq!(fs::read_to_string(&target).unwrap(), "image copy\n");
+    let names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "temp copy left behind: {names:?}");
+}
+
+#[test]
+fn a_read_only_conf_fails_with_73_only_when_a_change_is_needed() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("server.conf");
+    let original = fixture("pulp-2.4.0.conf");
+    fs::write(&conf, &original).unwrap();
+    let script =
+        r#"mount --bind "$1" "$1"; mount -o remount,bind,ro "$1"; exec "$2" config --conf "$1""#;
+    let out = in_mount_namespace(script, &[conf.to_str().unwrap(), BIN]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(73), "{err}");
+    assert!(err.contains(conf.to_str().unwrap()), "{err}");
+    assert!(err.contains("Read-only file system"), "{err}");
+    assert_eq!(fs::read_to_string(&conf).unwrap(), original);
+
+    // Already configured: nothing to write, so a read-only file is fine.
+    let ok = config(&conf, &[("DB_SERVICE_HOST", "db.example")]);
+    assert!(ok.status.success());
+    let out = in_mount_namespace(script, &[conf.to_str().unwrap(), BIN]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("up to date"));
+}
