@@ -490,14 +490,30 @@ fn messaging(env: &Env) -> Result<Vec<Edit>> {
         userinfo.push(':');
         userinfo.push_str(&percent_encode(p, &[]));
     }
-    let url = if kind == "qpid" {
-        format!("qpid://{userinfo}@{host}:{port}/")
+    let vhost = env.text("MSG_SERVICE_VHOST")?.unwrap_or("/");
+    let (url, agent_url) = if kind == "qpid" {
+        // [messaging] url is the consumer agent's broker, `tcp://host:port` as Pulp documents
+        // it (and as configure_pulp_server.sh wrote it); credentials only when given.
+        let agent_auth = if password.is_some() {
+            format!("{userinfo}@")
+        } else {
+            String::new()
+        };
+        (
+            format!("qpid://{userinfo}@{host}:{port}/"),
+            format!("tcp://{agent_auth}{host}:{port}"),
+        )
     } else {
-        let vhost = env.text("MSG_SERVICE_VHOST")?.unwrap_or("/");
         // "/" stays literal: amqp://…:5672// is the usual spelling of the default vhost.
-        format!(
-            "amqp://{userinfo}@{host}:{port}/{}",
-            percent_encode(vhost, b"/")
+        let path = percent_encode(vhost, b"/");
+        let agent_path = if vhost == "/" {
+            String::new()
+        } else {
+            format!("/{path}")
+        };
+        (
+            format!("amqp://{userinfo}@{host}:{port}/{path}"),
+            format!("tcp://{userinfo}@{host}:{port}{agent_path}"),
         )
     };
     let sources: Vec<&str> = [host_var]
@@ -514,25 +530,25 @@ fn messaging(env: &Env) -> Result<Vec<Edit>> {
             .filter(|v| env.vars.contains_key(*v)),
         )
         .collect();
-    let url_edit = |key: &str| Edit {
+    let url_edit = |key: &str, url: &str| Edit {
         // The password inside is masked when shown; a password from a file hides it all.
         secret: env.is_from_file("MSG_SERVICE_PASSWORD") || env.is_from_file("MSG_SERVICE_USER"),
-        ..edit(env, "", key, &url, &sources)
+        ..edit(env, "", key, url, &sources)
     };
     let mut transport = edit(env, "messaging", "transport", kind, &["MSG_SERVICE_TYPE"]);
     // qpid is Pulp's default transport: only a file that says otherwise needs the change.
     transport.only_if_present = kind == "qpid";
     if !env.vars.contains_key("MSG_SERVICE_TYPE") {
-        transport.source = format!("default of MSG_SERVICE_TYPE for {}", url_edit("").source);
+        transport.source = format!("default of MSG_SERVICE_TYPE for {}", sources.join(", "));
     }
     Ok(vec![
         Edit {
             section: "messaging".into(),
-            ..url_edit("url")
+            ..url_edit("url", &agent_url)
         },
         Edit {
             section: "tasks".into(),
-            ..url_edit("broker_url")
+            ..url_edit("broker_url", &url)
         },
         transport,
     ])
@@ -579,7 +595,7 @@ mod tests {
         );
         assert_eq!(
             value(&e, "messaging", "url").unwrap(),
-            "qpid://guest@10.0.0.5:5672/"
+            "tcp://10.0.0.5:5672"
         );
         let t = e.iter().find(|e| e.key == "transport").unwrap();
         assert!(t.only_if_present);
@@ -613,6 +629,10 @@ mod tests {
             "amqp://pulp%40x:p%25%3A%40%2F%3F%23%3B%C3%A9@[::1]:5672/pulp%20vh"
         );
         assert_eq!(value(&e, "messaging", "transport").unwrap(), "rabbitmq");
+        assert_eq!(
+            value(&e, "messaging", "url").unwrap(),
+            "tcp://pulp%40x:p%25%3A%40%2F%3F%23%3B%C3%A9@[::1]:5672/pulp%20vh"
+        );
     }
 
     #[test]
@@ -621,6 +641,10 @@ mod tests {
         assert_eq!(
             value(&e, "tasks", "broker_url").unwrap(),
             "amqp://guest:guest@mq:5672//"
+        );
+        assert_eq!(
+            value(&e, "messaging", "url").unwrap(),
+            "tcp://guest:guest@mq:5672"
         );
     }
 
