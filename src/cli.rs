@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 const ENV_HELP: &str = "\
 Environment -> server.conf (a variable that is not set changes nothing; set but empty is an error):
@@ -25,6 +26,8 @@ Environment -> server.conf (a variable that is not set changes nothing; set but 
   <ANY>_FILE                       read <ANY>'s value from that file (Docker/Kubernetes
                                    secrets); a final newline is dropped
   PULP_INIT_LOG                    log level: error, warn, info, debug (default: info)
+  PULP_WORKER_ID                   the N in the worker's name reserved_resource_worker-N@%h
+                                   (default: 1)
 
 Exit codes: the service's own (128+N if killed by signal N); 64 bad command line or
 environment value; 69 a dependency was not ready by the deadline; 70 internal error;
@@ -33,7 +36,8 @@ environment value; 69 a dependency was not ready by the deadline; 70 internal er
 
 /// Entrypoint and PID 1 for Pulp 2 containers.
 ///
-/// Applies the environment to server.conf, then runs COMMAND (after `--`).
+/// With --role: applies the environment to server.conf, waits for MongoDB and the broker,
+/// then runs the role's command (or COMMAND after `--`). Without a role: runs COMMAND.
 #[derive(Debug, Parser)]
 #[command(
     name = "pulp-init",
@@ -45,14 +49,26 @@ pub struct Cli {
     #[command(flatten)]
     pub common: Common,
 
+    /// The Pulp role to run (see `pulp-init roles`).
+    #[arg(long, env = "PULP_INIT_ROLE", value_parser = clap::builder::PossibleValuesParser::new(crate::roles::names()))]
+    pub role: Option<String>,
+
     /// Skip the server.conf phase.
     #[arg(long, env = "PULP_INIT_SKIP_CONFIG")]
     pub skip_config: bool,
 
+    /// Skip waiting for MongoDB and the broker.
+    #[arg(long, env = "PULP_INIT_SKIP_WAIT")]
+    pub skip_wait: bool,
+
+    /// Skip the migrations (beat).
+    #[arg(long, env = "PULP_INIT_SKIP_MIGRATE")]
+    pub skip_migrate: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// The command to run after the phases (argv, never a shell string).
+    /// The command to run instead of the role's (argv, never a shell string).
     #[arg(last = true, value_name = "COMMAND")]
     pub argv: Vec<OsString>,
 }
@@ -68,6 +84,18 @@ pub struct Common {
         value_name = "PATH"
     )]
     pub conf: PathBuf,
+
+    /// Overall deadline for the dependencies (e.g. 60s, 500ms, 2m).
+    #[arg(long, global = true, env = "PULP_INIT_TIMEOUT", default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+
+    /// Longest time one probe attempt may take [default: 2s; 800ms for check].
+    #[arg(long, global = true, env = "PULP_INIT_ATTEMPT_TIMEOUT", value_parser = parse_duration, value_name = "DURATION")]
+    pub attempt_timeout: Option<Duration>,
+
+    /// Longest pause between two probe attempts (exponential backoff with full jitter).
+    #[arg(long, global = true, env = "PULP_INIT_RETRY_CAP", default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub retry_cap: Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +107,36 @@ pub enum Command {
         #[arg(long, visible_alias = "dry-run")]
         diff: bool,
     },
+    /// Wait until MongoDB and the broker in server.conf answer; exit 0, or 69 at the deadline.
+    Wait,
+    /// One attempt each at MongoDB and the broker; exit 0 or 69 (for readiness probes).
+    Check,
+    /// Print the role table.
+    Roles,
+}
+
+/// `60s`, `500ms`, `2m`, `1.5s`, `1h`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 60s, 500ms, 2m)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?} (use ms, s, m or h)"
+            ))
+        }
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("{text:?} is out of range"))
 }
 
 #[cfg(test)]
@@ -89,5 +147,15 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("60s").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
     }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 /// Exit codes, as documented in the README (sysexits.h).
 pub mod exit {
     pub const USAGE: i32 = 64;
+    pub const UNAVAILABLE: i32 = 69;
     pub const SOFTWARE: i32 = 70;
     pub const CANTCREAT: i32 = 73;
     pub const CONFIG: i32 = 78;
@@ -24,6 +25,14 @@ pub enum Error {
     /// server.conf could not be written.
     #[error("cannot write {path}: {source}")]
     ConfWrite { path: PathBuf, source: io::Error },
+
+    /// Dependencies not ready by the deadline (or refusing our credentials): one line each.
+    #[error("{}", .0.join("\n"))]
+    Unavailable(Vec<String>),
+
+    /// The command could not be executed (126 not executable, 127 not found, as shells do).
+    #[error("{message}")]
+    Exec { code: i32, message: String },
 
     /// A bug: an edit that did not read back as intended, or an impossible state.
     #[error("internal error: {0}")]
@@ -44,6 +53,8 @@ impl Error {
             Error::ConfRead { .. } => exit::CONFIG,
             Error::ConfWrite { .. } => exit::CANTCREAT,
             Error::Internal(_) => exit::SOFTWARE,
+            Error::Unavailable(_) => exit::UNAVAILABLE,
+            Error::Exec { code, .. } => *code,
         }
     }
 }
@@ -68,5 +79,11 @@ mod tests {
         };
         assert_eq!(write.exit_code(), 73);
         assert_eq!(Error::Internal("x".into()).exit_code(), 70);
+        assert_eq!(Error::Unavailable(vec![]).exit_code(), 69);
+        let exec = Error::Exec {
+            code: 127,
+            message: "x: command not found".into(),
+        };
+        assert_eq!(exec.exit_code(), 127);
     }
 }

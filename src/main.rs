@@ -1,31 +1,64 @@
 //! pulp-init: entrypoint and PID 1 for Pulp 2 containers. `main` only wires the phases.
+#![deny(unsafe_code)]
 
 mod cli;
 mod conf;
 mod error;
+mod probe;
+mod roles;
+mod run;
 mod settings;
+mod sys;
 
 use clap::Parser;
 use cli::{Cli, Command};
-use error::{Error, Result};
+use error::Result;
 use std::io::Write;
-use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging();
-    match run(cli) {
-        Ok(code) => ExitCode::from(code),
+    // Before anything else, and before any thread exists: every thread inherits this mask,
+    // so no signal is lost or handled by a runtime thread while the phases run.
+    let original_mask = match sys::block(&sys::SigSet::all_async()) {
+        Ok(m) => m,
         Err(e) => {
-            log::error!("{e}");
-            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(70))
+            eprintln!("pulp-init: error: cannot block signals: {e}");
+            return ExitCode::from(70);
         }
-    }
+    };
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 64 } else { 0 });
+        }
+    };
+    init_logging();
+    let code = match run(cli, &original_mask) {
+        Ok(code) => code,
+        Err(e) => {
+            for line in e.to_string().lines() {
+                log::error!("{line}");
+            }
+            e.exit_code()
+        }
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(70))
 }
 
 fn init_logging() {
-    env_logger::Builder::from_env(env_logger::Env::new().filter_or("PULP_INIT_LOG", "info"))
+    // A bare level applies to pulp-init's own lines only: the drivers' logs are noisy
+    // and not reviewed for secrets. `module=level` directives are taken as given.
+    let spec = std::env::var("PULP_INIT_LOG").unwrap_or_else(|_| "info".into());
+    let spec = if spec.contains('=') {
+        spec
+    } else {
+        format!("pulp_init={spec}")
+    };
+    env_logger::Builder::new()
+        .parse_filters(&spec)
         .format(|buf, record| {
             let level = record.level().as_str().to_lowercase();
             writeln!(buf, "pulp-init: {level}: {}", record.args())
@@ -33,33 +66,67 @@ fn init_logging() {
         .init();
 }
 
-fn run(cli: Cli) -> Result<u8> {
-    match cli.command {
-        Some(Command::Config { diff }) => {
-            config_phase(&cli.common.conf, diff)?;
+fn run(cli: Cli, original_mask: &sys::SigSet) -> Result<i32> {
+    let conf_path = cli.common.conf.clone();
+    match &cli.command {
+        Some(Command::Config { diff }) => config_phase(&conf_path, *diff).map(|()| 0),
+        Some(Command::Roles) => {
+            print!("{}", roles::table());
             Ok(0)
         }
+        Some(Command::Wait) => {
+            run::exit_on_termination_signals();
+            let opts = probe_options(&cli, false);
+            probe::wait(
+                probe::dependencies(&conf::read_values(&conf_path)?, true, true)?,
+                &opts,
+            )
+            .map(|()| 0)
+        }
+        Some(Command::Check) => {
+            run::exit_on_termination_signals();
+            let opts = probe_options(&cli, true);
+            probe::wait(
+                probe::dependencies(&conf::read_values(&conf_path)?, true, true)?,
+                &opts,
+            )
+            .map(|()| 0)
+        }
         None => {
-            if !cli.skip_config {
-                config_phase(&cli.common.conf, false)?;
+            let role = cli.role.as_deref().and_then(roles::find);
+            if let Some(role) = role {
+                if !cli.skip_config {
+                    config_phase(&conf_path, false)?;
+                }
+                if !cli.skip_wait {
+                    run::exit_on_termination_signals();
+                    let values = conf::read_values(&conf_path)?;
+                    let deps = probe::dependencies(&values, role.needs_db, role.needs_broker)?;
+                    probe::wait(deps, &probe_options(&cli, false))?;
+                }
             }
-            let Some((program, args)) = cli.argv.split_first() else {
-                return Err(Error::env(
-                    "COMMAND",
-                    "nothing to run; give `-- COMMAND [ARGS...]` or a subcommand (see --help)",
-                ));
-            };
-            let err = std::process::Command::new(program).args(args).exec();
-            Err(Error::Internal(format!(
-                "cannot run {}: {err}",
-                program.to_string_lossy()
-            )))
+            let argv = run::command_line(role, &cli.argv)?;
+            Err(run::exec(&argv, original_mask))
         }
     }
 }
 
+fn probe_options(cli: &Cli, check: bool) -> probe::Options {
+    let attempt = cli.common.attempt_timeout.unwrap_or(if check {
+        Duration::from_millis(800)
+    } else {
+        Duration::from_secs(2)
+    });
+    probe::Options {
+        timeout: if check { attempt } else { cli.common.timeout },
+        attempt_timeout: attempt,
+        retry_cap: cli.common.retry_cap,
+        single_attempt: check,
+    }
+}
+
 /// Reads the environment, edits server.conf (or prints the diff), logs each change.
-fn config_phase(path: &std::path::Path, diff_only: bool) -> Result<()> {
+fn config_phase(path: &Path, diff_only: bool) -> Result<()> {
     let env = settings::Env::from_vars(std::env::vars_os(), |p| std::fs::read_to_string(p))?;
     let edits = settings::conf_edits(&env)?;
     let plan = conf::plan(path, &edits)?;

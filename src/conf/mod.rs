@@ -137,6 +137,108 @@ impl Plan {
     }
 }
 
+/// server.conf as Pulp reads it: every value after `%` interpolation.
+#[derive(Debug, Clone)]
+pub struct Values {
+    path: PathBuf,
+    raw: std::collections::BTreeMap<(String, String), String>,
+}
+
+pub fn read_values(path: &Path) -> Result<Values> {
+    let text = load(path)?;
+    let parsed = parse::parse(&text).map_err(|p| Error::ConfRead {
+        path: path.to_path_buf(),
+        problem: format!(
+            "line {}: {} (Pulp's parser would refuse it)",
+            p.line, p.problem
+        ),
+    })?;
+    Ok(Values {
+        path: path.to_path_buf(),
+        raw: parsed.values(),
+    })
+}
+
+impl Values {
+    #[cfg(test)]
+    pub fn from_text(text: &str) -> Values {
+        Values {
+            path: PathBuf::from("server.conf"),
+            raw: parse::parse(text).map(|p| p.values()).unwrap_or_default(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn bad(&self, section: &str, key: &str, problem: impl std::fmt::Display) -> Error {
+        Error::ConfRead {
+            path: self.path.clone(),
+            problem: format!("[{section}] {key}: {problem}"),
+        }
+    }
+
+    /// A value as Pulp gets it (`%%` and `%(name)s` interpolated); None when unset.
+    pub fn get(&self, section: &str, key: &str) -> Result<Option<String>> {
+        let Some(raw) = self.lookup(section, key) else {
+            return Ok(None);
+        };
+        self.interpolate(section, key, raw, 0).map(Some)
+    }
+
+    /// Unset or empty both mean "not given" to Pulp's `config.get(...)` users.
+    pub fn get_nonempty(&self, section: &str, key: &str) -> Result<Option<String>> {
+        Ok(self.get(section, key)?.filter(|v| !v.is_empty()))
+    }
+
+    /// configparser's `getboolean`.
+    pub fn get_bool(&self, section: &str, key: &str, default: bool) -> Result<bool> {
+        match self.get(section, key)? {
+            None => Ok(default),
+            Some(v) => match v.to_lowercase().as_str() {
+                "1" | "yes" | "true" | "on" => Ok(true),
+                "0" | "no" | "false" | "off" => Ok(false),
+                _ => Err(self.bad(section, key, format!("{v:?} is not a boolean"))),
+            },
+        }
+    }
+
+    fn lookup(&self, section: &str, key: &str) -> Option<&String> {
+        let key = key.to_lowercase();
+        self.raw
+            .get(&(section.to_string(), key.clone()))
+            .or_else(|| self.raw.get(&("DEFAULT".to_string(), key)))
+    }
+
+    fn interpolate(&self, section: &str, key: &str, raw: &str, depth: u8) -> Result<String> {
+        if depth > 10 {
+            return Err(self.bad(section, key, "interpolation nested too deeply"));
+        }
+        let mut out = String::new();
+        let mut rest = raw;
+        while let Some(i) = rest.find('%') {
+            out.push_str(&rest[..i]);
+            rest = &rest[i..];
+            if let Some(r) = rest.strip_prefix("%%") {
+                out.push('%');
+                rest = r;
+            } else if let Some((name, r)) = rest.strip_prefix("%(").and_then(|r| r.split_once(")s"))
+            {
+                let value = self.lookup(section, name).ok_or_else(|| {
+                    self.bad(section, key, format!("refers to unknown %({name})s"))
+                })?;
+                out.push_str(&self.interpolate(section, name, value, depth + 1)?);
+                rest = r;
+            } else {
+                return Err(self.bad(section, key, "a '%' must be written '%%'"));
+            }
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
 /// `scheme://user:secret@host/` → `scheme://user:***@host/`.
 pub fn mask_url_password(value: &str) -> String {
     let Some(start) = value.find("://").map(|i| i + 3) else {
@@ -173,6 +275,18 @@ pub(crate) mod tests {
         out.sort();
         assert_eq!(out.len(), 4);
         out
+    }
+
+    #[test]
+    fn values_are_interpolated_as_pulp_reads_them() {
+        let v = Values::from_text(
+            "[DEFAULT]\nroot: /r\n[a]\np: 50%%\nq: %(root)s/x\nb: Yes\nbad: 5%\n",
+        );
+        assert_eq!(v.get("a", "p").unwrap().unwrap(), "50%");
+        assert_eq!(v.get("a", "q").unwrap().unwrap(), "/r/x");
+        assert!(v.get_bool("a", "b", false).unwrap());
+        assert!(v.get_bool("a", "missing", true).unwrap());
+        assert_eq!(v.get("a", "bad").unwrap_err().exit_code(), 78);
     }
 
     #[test]

@@ -1,0 +1,166 @@
+//! The role table: who runs what, and what it needs before it starts.
+
+use std::fmt::Write;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Role {
+    pub name: &'static str,
+    pub user: &'static str,
+    pub needs_db: bool,
+    pub needs_broker: bool,
+    pub needs_storage: bool,
+    pub migrates: bool,
+    /// argv; `$PULP_WORKER_ID` is replaced by that variable (default 1).
+    pub command: &'static [&'static str],
+}
+
+pub const ROLES: [Role; 4] = [
+    Role {
+        name: "beat",
+        user: "apache",
+        needs_db: true,
+        needs_broker: true,
+        needs_storage: false,
+        migrates: true,
+        command: &[
+            "celery",
+            "beat",
+            "-A",
+            "pulp.server.async.app",
+            "--workdir",
+            "/var/lib/pulp/celery",
+            "-l",
+            "INFO",
+        ],
+    },
+    Role {
+        name: "resource_manager",
+        user: "apache",
+        needs_db: true,
+        needs_broker: true,
+        needs_storage: false,
+        migrates: false,
+        command: &[
+            "celery",
+            "worker",
+            "-A",
+            "pulp.server.async.app",
+            "-n",
+            "resource_manager@%h",
+            "-Q",
+            "resource_manager",
+            "-c",
+            "1",
+            "--events",
+            "--umask",
+            "18",
+        ],
+    },
+    Role {
+        name: "worker",
+        user: "apache",
+        needs_db: true,
+        needs_broker: true,
+        needs_storage: true,
+        migrates: false,
+        command: &[
+            "celery",
+            "worker",
+            "-A",
+            "pulp.server.async.app",
+            "-n",
+            "reserved_resource_worker-$PULP_WORKER_ID@%h",
+            "-c",
+            "1",
+            "--events",
+            "--umask",
+            "18",
+            "--heartbeat-interval",
+            "30",
+        ],
+    },
+    Role {
+        name: "apache",
+        user: "root",
+        needs_db: true,
+        needs_broker: true,
+        needs_storage: true,
+        migrates: false,
+        command: &["httpd", "-DFOREGROUND"],
+    },
+];
+
+pub fn find(name: &str) -> Option<&'static Role> {
+    ROLES.iter().find(|r| r.name == name)
+}
+
+pub fn names() -> Vec<&'static str> {
+    ROLES.iter().map(|r| r.name).collect()
+}
+
+impl Role {
+    /// The default argv, with `$PULP_WORKER_ID` filled in.
+    pub fn argv(&self, worker_id: &str) -> Vec<String> {
+        self.command
+            .iter()
+            .map(|a| a.replace("$PULP_WORKER_ID", worker_id))
+            .collect()
+    }
+
+    fn needs(&self) -> String {
+        let mut n = Vec::new();
+        for (yes, what) in [
+            (self.needs_db, "db"),
+            (self.needs_broker, "broker"),
+            (self.needs_storage, "storage"),
+        ] {
+            if yes {
+                n.push(what);
+            }
+        }
+        n.join(", ")
+    }
+}
+
+/// The table `pulp-init roles` prints.
+pub fn table() -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<17} {:<7} {:<21} {:<8} command",
+        "role", "user", "needs", "migrates"
+    );
+    for r in &ROLES {
+        let _ = writeln!(
+            out,
+            "{:<17} {:<7} {:<21} {:<8} {}",
+            r.name,
+            r.user,
+            r.needs(),
+            if r.migrates { "yes" } else { "no" },
+            r.command.join(" ")
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_name_gets_its_id() {
+        let argv = find("worker").unwrap().argv("3");
+        assert!(argv.contains(&"reserved_resource_worker-3@%h".to_string()));
+        assert_eq!(find("apache").unwrap().argv("1"), ["httpd", "-DFOREGROUND"]);
+        assert!(find("nope").is_none());
+    }
+
+    #[test]
+    fn table_lists_every_role() {
+        let t = table();
+        for r in &ROLES {
+            assert!(t.contains(r.name));
+        }
+    }
+}
