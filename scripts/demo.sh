@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
-# The main job end to end, on a scratch copy of a real Pulp server.conf: the environment
-# a Pulp container gets, the diff pulp-init would apply, the edit, what Pulp reads back.
+# The main job end to end, on a scratch copy of a real Pulp server.conf: the environment a
+# Pulp container gets, the diff pulp-init would apply, the edit, what Pulp reads back, then
+# the wait for real MongoDB (SecantusDB, with SCRAM auth) and RabbitMQ started here.
 # Usage: scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh >/dev/null
 cargo build --release --locked --quiet
-bin=target/release/pulp-init
+bin=$PWD/target/release/pulp-init
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+mongo_port=$(free_port)
+rabbit_port=$(free_port)
+cleanup() {
+  scripts/mongo.sh stop "$work/mongo" >/dev/null 2>&1 || true
+  scripts/rabbitmq.sh stop "$work/rabbit" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
 cp tests/fixtures/server-conf/pulp-2.21-final.conf "$work/server.conf"
 printf 'hunter2\n' >"$work/db-password"
 
 export PULP_SERVER_CONF="$work/server.conf"
 export PULP_SERVER_NAME=pulp.example.com
-export DB_SERVICE_HOST=mongo-0.db,mongo-1.db DB_SERVICE_PORT=27017
-export PULP__DATABASE__REPLICA_SET=rs0 PULP__DATABASE__USERNAME=pulp
+export DB_SERVICE_HOST=127.0.0.1 DB_SERVICE_PORT=$mongo_port
+export PULP__DATABASE__USERNAME=pulp
 export PULP__DATABASE__PASSWORD_FILE="$work/db-password"
-export MSG_SERVICE_HOST=rabbitmq MSG_SERVICE_TYPE=rabbitmq
+export MSG_SERVICE_HOST=127.0.0.1 MSG_SERVICE_PORT=$rabbit_port MSG_SERVICE_TYPE=rabbitmq
 export MSG_SERVICE_USER=pulp MSG_SERVICE_PASSWORD='s3cr%t@pass' MSG_SERVICE_VHOST=pulp
 
 echo "== pulp-init config --diff (nothing written; secrets redacted)"
@@ -33,11 +42,27 @@ echo "== what Pulp reads back (Python configparser, as Pulp reads server.conf)"
 python3 tests/py/read_conf.py "$work/server.conf" | python3 -c '
 import json, re, sys
 conf = json.load(sys.stdin)
-for section, key in [("server", "server_name"), ("database", "seeds"), ("database", "replica_set"),
-                     ("database", "username"), ("messaging", "transport"), ("tasks", "broker_url")]:
+for section, key in [("server", "server_name"), ("database", "seeds"), ("database", "username"),
+                     ("messaging", "url"), ("messaging", "transport"), ("tasks", "broker_url")]:
     value = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", conf[section][key])
     print(f"[{section}] {key} = {value}")
 print("[database] password and the broker password are set (not shown)")'
 echo
 echo "== bad input: one clear line, exit 64, file untouched"
 DB_SERVICE_PORT=27O17 "$bin" config || echo "exit status: $?"
+echo
+echo "== pulp-init check with nothing running: one attempt each, exit 69"
+"$bin" check || echo "exit status: $?"
+echo
+echo "== starting MongoDB (SecantusDB, --auth, user pulp) and RabbitMQ (user pulp, vhost pulp) on loopback"
+scripts/mongo.sh start "$work/mongo" "$mongo_port" --auth pulp hunter2 pulp_database >/dev/null 2>&1 &
+mongo_starting=$!
+scripts/rabbitmq.sh start "$work/rabbit" "$rabbit_port" >/dev/null
+scripts/rabbitmq.sh adduser "$work/rabbit" pulp 's3cr%t@pass' pulp >/dev/null
+echo
+echo "== pulp-init wait: MongoDB may still be starting; it is noticed as soon as it answers"
+"$bin" wait --timeout 60s
+wait "$mongo_starting"
+echo
+echo "== pulp-init check (a readiness probe): both answer, exit 0"
+"$bin" check && echo "exit status: 0"

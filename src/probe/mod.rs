@@ -270,7 +270,7 @@ async fn wait_one(
             );
             return seen;
         }
-        if previous != Some(seen.category()) {
+        if previous != Some(seen.category()) && !opts.single_attempt {
             log::info!("{name}: waiting: {seen}");
             previous = Some(seen.category());
             same_permanent = 0;

@@ -1,0 +1,275 @@
+//! Real services for the tests, started on free loopback ports and stopped by PID when
+//! the guard drops: SecantusDB (MongoDB wire protocol) and a private RabbitMQ node.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_pulp-init");
+
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn script(name: &str, args: &[&str]) -> Output {
+    let out = Command::new(repo().join("scripts").join(name))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "scripts/{name} {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub struct Mongo {
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Mongo {
+    pub fn start() -> Mongo {
+        Self::start_on(free_port(), None)
+    }
+
+    /// With `--auth` and one user (readWrite on `db`).
+    pub fn start_with_user(user: &str, password: &str, db: &str) -> Mongo {
+        Self::start_on(free_port(), Some((user, password, db)))
+    }
+
+    pub fn start_on(port: u16, auth: Option<(&str, &str, &str)>) -> Mongo {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap().to_string();
+        let p = port.to_string();
+        let mut args = vec!["start", d.as_str(), p.as_str()];
+        if let Some((u, pw, db)) = auth {
+            args.extend(["--auth", u, pw, db]);
+        }
+        script("mongo.sh", &args);
+        Mongo { port, dir }
+    }
+}
+
+impl Drop for Mongo {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/mongo.sh"))
+            .args(["stop", self.dir.path().to_str().unwrap()])
+            .output();
+    }
+}
+
+pub struct Rabbit {
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Rabbit {
+    pub fn start() -> Rabbit {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        script(
+            "rabbitmq.sh",
+            &["start", dir.path().to_str().unwrap(), &port.to_string()],
+        );
+        Rabbit { port, dir }
+    }
+
+    pub fn add_user(&self, user: &str, password: &str, vhost: &str) {
+        script(
+            "rabbitmq.sh",
+            &[
+                "adduser",
+                self.dir.path().to_str().unwrap(),
+                user,
+                password,
+                vhost,
+            ],
+        );
+    }
+
+    pub fn queues(&self, vhost: &str) -> Vec<String> {
+        let out = script(
+            "rabbitmq.sh",
+            &["queues", self.dir.path().to_str().unwrap(), vhost],
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Rabbit {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/rabbitmq.sh"))
+            .args(["stop", self.dir.path().to_str().unwrap()])
+            .output();
+    }
+}
+
+/// A loopback listener that accepts connections and never answers.
+pub struct BlackHole {
+    pub port: u16,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+impl BlackHole {
+    pub fn start() -> BlackHole {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming() {
+                match conn {
+                    Ok(c) => held.push(c),
+                    Err(_) => break,
+                }
+            }
+        });
+        BlackHole {
+            port,
+            _thread: thread,
+        }
+    }
+}
+
+/// A server.conf in a temp dir.
+pub struct Conf {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl Conf {
+    pub fn new(text: &str) -> Conf {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.conf");
+        std::fs::write(&path, text).unwrap();
+        Conf { _dir: dir, path }
+    }
+
+    pub fn with(seeds: &str, broker_url: &str, extra_db: &str) -> Conf {
+        Conf::new(&format!(
+            "[database]\nseeds: {seeds}\n{extra_db}\n[tasks]\nbroker_url: {broker_url}\n"
+        ))
+    }
+
+    pub fn arg(&self) -> &str {
+        self.path.to_str().unwrap()
+    }
+}
+
+/// pulp-init with a clean environment (PATH kept).
+pub fn pulp_init(args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    c
+}
+
+pub struct Finished {
+    pub code: Option<i32>,
+    pub stderr: String,
+    pub stdout: String,
+    pub elapsed: Duration,
+}
+
+pub fn run(mut cmd: Command) -> Finished {
+    let started = Instant::now();
+    let out = cmd.output().unwrap();
+    Finished {
+        code: out.status.code(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Starts `cmd` with piped stderr collected on a thread.
+pub struct Running {
+    pub child: Child,
+    pub started: Instant,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Running {
+    pub fn spawn(mut cmd: Command) -> Running {
+        let mut child = cmd
+            .stderr(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        let reader = std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Running {
+            child,
+            started,
+            stderr,
+            reader,
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until stderr contains `text`, or panics at the deadline.
+    pub fn wait_for_stderr(&self, text: &str, deadline: Duration) {
+        let until = Instant::now() + deadline;
+        while !self.stderr().contains(text) {
+            assert!(Instant::now() < until, "no {text:?} in:\n{}", self.stderr());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits for exit (kills at the deadline and panics).
+    pub fn finish(mut self, deadline: Duration) -> (Option<i32>, Option<i32>, Duration, String) {
+        use std::os::unix::process::ExitStatusExt;
+        let until = Instant::now() + deadline;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let elapsed = self.started.elapsed();
+                // The reader ends at EOF, once every holder of the pipe is gone.
+                let drained = Instant::now() + Duration::from_secs(2);
+                while !self.reader.is_finished() && Instant::now() < drained {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                return (status.code(), status.signal(), elapsed, self.stderr());
+            }
+            if Instant::now() > until {
+                let _ = self.child.kill();
+                panic!("did not exit within {deadline:?}:\n{}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
