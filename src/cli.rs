@@ -43,7 +43,8 @@ environment value; 69 a dependency was not ready by the deadline; 70 internal er
     name = "pulp-init",
     version,
     after_help = ENV_HELP,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    args_override_self = true
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -65,12 +66,45 @@ pub struct Cli {
     #[arg(long, env = "PULP_INIT_SKIP_MIGRATE")]
     pub skip_migrate: bool,
 
+    /// supervise: stay PID 1, forward signals, reap zombies; exec: become the service;
+    /// auto: supervise when PID 1, exec otherwise.
+    #[arg(long, env = "PULP_INIT_MODE", value_enum, default_value = "auto")]
+    pub mode: Mode,
+
+    /// Run the service as this user (name or uid) [default: the role's user].
+    #[arg(long, env = "PULP_INIT_USER", value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// Send forwarded signals to the service's whole process group, not only to it.
+    #[arg(long, env = "PULP_INIT_GROUP")]
+    pub group: bool,
+
+    /// Rewrite a forwarded signal, e.g. TERM:QUIT (repeatable; wins over the role's).
+    #[arg(
+        long = "rewrite",
+        env = "PULP_INIT_REWRITE",
+        value_delimiter = ',',
+        value_name = "FROM:TO"
+    )]
+    pub rewrites: Vec<String>,
+
+    /// After forwarding SIGTERM, SIGKILL the service if it is still running this long after.
+    #[arg(long, env = "PULP_INIT_GRACE", value_parser = parse_duration, value_name = "DURATION")]
+    pub grace: Option<Duration>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 
     /// The command to run instead of the role's (argv, never a shell string).
     #[arg(last = true, value_name = "COMMAND")]
     pub argv: Vec<OsString>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    Auto,
+    Supervise,
+    Exec,
 }
 
 #[derive(Debug, Args)]

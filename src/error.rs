@@ -9,6 +9,7 @@ pub mod exit {
     pub const UNAVAILABLE: i32 = 69;
     pub const SOFTWARE: i32 = 70;
     pub const CANTCREAT: i32 = 73;
+    pub const NOPERM: i32 = 77;
     pub const CONFIG: i32 = 78;
 }
 
@@ -34,6 +35,10 @@ pub enum Error {
     #[error("{message}")]
     Exec { code: i32, message: String },
 
+    /// The service's user cannot be had, or dropping to it failed.
+    #[error("{0}")]
+    Privilege(String),
+
     /// A bug: an edit that did not read back as intended, or an impossible state.
     #[error("internal error: {0}")]
     Internal(String),
@@ -55,6 +60,7 @@ impl Error {
             Error::Internal(_) => exit::SOFTWARE,
             Error::Unavailable(_) => exit::UNAVAILABLE,
             Error::Exec { code, .. } => *code,
+            Error::Privilege(_) => exit::NOPERM,
         }
     }
 }
@@ -85,5 +91,6 @@ mod tests {
             message: "x: command not found".into(),
         };
         assert_eq!(exec.exit_code(), 127);
+        assert_eq!(Error::Privilege("x".into()).exit_code(), 77);
     }
 }

@@ -4,10 +4,12 @@
 mod cli;
 mod conf;
 mod error;
+mod privileges;
 mod probe;
 mod roles;
 mod run;
 mod settings;
+mod supervise;
 mod sys;
 
 use clap::Parser;
@@ -94,6 +96,12 @@ fn run(cli: Cli, original_mask: &sys::SigSet) -> Result<i32> {
         }
         None => {
             let role = cli.role.as_deref().and_then(roles::find);
+            let supervise = match cli.mode {
+                cli::Mode::Supervise => true,
+                cli::Mode::Exec => false,
+                cli::Mode::Auto => std::process::id() == 1,
+            };
+            let mut probed = false;
             if let Some(role) = role {
                 if !cli.skip_config {
                     config_phase(&conf_path, false)?;
@@ -103,10 +111,24 @@ fn run(cli: Cli, original_mask: &sys::SigSet) -> Result<i32> {
                     let values = conf::read_values(&conf_path)?;
                     let deps = probe::dependencies(&values, role.needs_db, role.needs_broker)?;
                     probe::wait(deps, &probe_options(&cli, false))?;
+                    probed = true;
                 }
             }
-            let argv = run::command_line(role, &cli.argv)?;
-            Err(run::exec(&argv, original_mask))
+            if supervise && probed {
+                return Err(run::reexec_supervisor());
+            }
+            let service = supervise::Service {
+                argv: run::command_line(role, &cli.argv)?,
+                account: privileges::decide(cli.user.as_deref().or(role.map(|r| r.user)))?,
+                rewrites: supervise::rewrites(role.map_or(&[], |r| r.rewrites), &cli.rewrites)?,
+                group: cli.group,
+                grace: cli.grace,
+            };
+            if supervise {
+                supervise::supervise(&service, original_mask)
+            } else {
+                Err(run::exec(&service, original_mask))
+            }
         }
     }
 }

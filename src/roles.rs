@@ -12,6 +12,8 @@ pub struct Role {
     pub migrates: bool,
     /// argv; `$PULP_WORKER_ID` is replaced by that variable (default 1).
     pub command: &'static [&'static str],
+    /// Stop signals as Pulp's units and the httpd image send them.
+    pub rewrites: &'static [(i32, i32)],
 }
 
 pub const ROLES: [Role; 4] = [
@@ -32,6 +34,7 @@ pub const ROLES: [Role; 4] = [
             "-l",
             "INFO",
         ],
+        rewrites: &[],
     },
     Role {
         name: "resource_manager",
@@ -55,6 +58,7 @@ pub const ROLES: [Role; 4] = [
             "--umask",
             "18",
         ],
+        rewrites: &[],
     },
     Role {
         name: "worker",
@@ -78,6 +82,8 @@ pub const ROLES: [Role; 4] = [
             "--heartbeat-interval",
             "30",
         ],
+        // Pulp 2's manage_workers stops workers with SIGQUIT.
+        rewrites: &[(libc::SIGTERM, libc::SIGQUIT)],
     },
     Role {
         name: "apache",
@@ -87,6 +93,8 @@ pub const ROLES: [Role; 4] = [
         needs_storage: true,
         migrates: false,
         command: &["httpd", "-DFOREGROUND"],
+        // SIGWINCH is httpd's graceful stop (the httpd image's STOPSIGNAL).
+        rewrites: &[(libc::SIGTERM, libc::SIGWINCH)],
     },
 ];
 
@@ -133,11 +141,20 @@ pub fn table() -> String {
     for r in &ROLES {
         let _ = writeln!(
             out,
-            "{:<17} {:<7} {:<21} {:<8} {}",
+            "{:<17} {:<7} {:<21} {:<8} {:<13} {}",
             r.name,
             r.user,
             r.needs(),
             if r.migrates { "yes" } else { "no" },
+            r.rewrites
+                .iter()
+                .map(|(f, t)| format!(
+                    "{}->{}",
+                    crate::sys::signal_name(*f).trim_start_matches("SIG"),
+                    crate::sys::signal_name(*t).trim_start_matches("SIG")
+                ))
+                .next()
+                .unwrap_or_else(|| "TERM".into()),
             r.command.join(" ")
         );
     }

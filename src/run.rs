@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::roles::Role;
+use crate::supervise::Service;
 use crate::sys::{self, SigSet};
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -24,33 +25,37 @@ pub fn command_line(role: Option<&Role>, argv: &[OsString]) -> Result<Vec<OsStri
     }
 }
 
-/// Replaces pulp-init with `argv`, with the signal mask and SIGPIPE as they were when
-/// pulp-init started. Returns only on failure: 127 not found, 126 not executable.
-pub fn exec(argv: &[OsString], original_mask: &SigSet) -> Error {
-    let Some((program, args)) = argv.split_first() else {
-        return Error::Internal("empty command".into());
+/// Replaces pulp-init with the service (exec mode): the same child preparation as under
+/// supervision, in this process. Returns only on failure.
+pub fn exec(service: &Service, original_mask: &SigSet) -> Error {
+    let mut cmd = match service.command(original_mask, false) {
+        Ok(c) => c,
+        Err(e) => return e,
     };
-    sys::default_sigpipe();
-    if let Err(e) = sys::set_mask(original_mask) {
-        return Error::Internal(format!("cannot restore the signal mask: {e}"));
-    }
-    let err = std::process::Command::new(program).args(args).exec();
+    let err = cmd.exec();
+    // The mask was restored for the exec that failed; block again for a clean exit.
     let _ = sys::block(&SigSet::all_async());
-    let name = program.to_string_lossy().into_owned();
-    match err.kind() {
-        std::io::ErrorKind::NotFound => Error::Exec {
-            code: 127,
-            message: format!("{name}: command not found"),
-        },
-        std::io::ErrorKind::PermissionDenied => Error::Exec {
-            code: 126,
-            message: format!("{name}: not executable: {err}"),
-        },
-        _ => Error::Exec {
-            code: 126,
-            message: format!("{name}: cannot run: {err}"),
-        },
-    }
+    service.start_error(&err)
+}
+
+/// Runs this binary again with the phases skipped, so the supervising PID 1 is a fresh
+/// image without the probes' runtime, drivers and their memory. Signals stay blocked and
+/// pending across exec. Returns only on failure.
+pub fn reexec_supervisor() -> Error {
+    let exe = std::path::Path::new("/proc/self/exe");
+    let err = std::process::Command::new(exe)
+        .arg0(
+            std::env::args_os()
+                .next()
+                .unwrap_or_else(|| "pulp-init".into()),
+        )
+        .args(["--skip-config", "--skip-wait", "--skip-migrate"])
+        .args(std::env::args_os().skip(1))
+        .exec();
+    Error::Internal(format!(
+        "cannot re-execute {} as the supervisor: {err}",
+        exe.display()
+    ))
 }
 
 /// Until the service runs, SIGTERM, SIGINT, SIGHUP or SIGQUIT end pulp-init at once with

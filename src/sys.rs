@@ -66,16 +66,6 @@ pub fn block(set: &SigSet) -> io::Result<SigSet> {
     Ok(old)
 }
 
-/// Sets this thread's mask to `set`.
-pub fn set_mask(set: &SigSet) -> io::Result<()> {
-    // SAFETY: a valid set; the old mask is not wanted.
-    let rc = unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &set.0, std::ptr::null_mut()) };
-    if rc != 0 {
-        return Err(io::Error::from_raw_os_error(rc));
-    }
-    Ok(())
-}
-
 /// Waits up to `timeout` for one of the (blocked) signals in `set`; None on timeout.
 pub fn wait_signal(set: &SigSet, timeout: Duration) -> Option<i32> {
     let ts = libc::timespec {
@@ -95,41 +85,35 @@ pub fn wait_signal(set: &SigSet, timeout: Duration) -> Option<i32> {
     }
 }
 
-/// Restores SIGPIPE's default action: Rust ignores it at start-up, and an ignored
-/// disposition survives exec (rust-lang/rust#101077).
-pub fn default_sigpipe() {
-    // SAFETY: setting a standard signal to SIG_DFL has no memory effects.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-}
+const NAMES: [(i32, &str); 23] = [
+    (libc::SIGHUP, "SIGHUP"),
+    (libc::SIGINT, "SIGINT"),
+    (libc::SIGQUIT, "SIGQUIT"),
+    (libc::SIGKILL, "SIGKILL"),
+    (libc::SIGUSR1, "SIGUSR1"),
+    (libc::SIGUSR2, "SIGUSR2"),
+    (libc::SIGPIPE, "SIGPIPE"),
+    (libc::SIGALRM, "SIGALRM"),
+    (libc::SIGTERM, "SIGTERM"),
+    (libc::SIGCHLD, "SIGCHLD"),
+    (libc::SIGCONT, "SIGCONT"),
+    (libc::SIGSTOP, "SIGSTOP"),
+    (libc::SIGTSTP, "SIGTSTP"),
+    (libc::SIGTTIN, "SIGTTIN"),
+    (libc::SIGTTOU, "SIGTTOU"),
+    (libc::SIGURG, "SIGURG"),
+    (libc::SIGXCPU, "SIGXCPU"),
+    (libc::SIGXFSZ, "SIGXFSZ"),
+    (libc::SIGVTALRM, "SIGVTALRM"),
+    (libc::SIGPROF, "SIGPROF"),
+    (libc::SIGWINCH, "SIGWINCH"),
+    (libc::SIGIO, "SIGIO"),
+    (libc::SIGPWR, "SIGPWR"),
+];
 
 /// `SIGTERM`, `SIGRTMIN+3`, or the number.
 pub fn signal_name(sig: i32) -> String {
-    let names = [
-        (libc::SIGHUP, "SIGHUP"),
-        (libc::SIGINT, "SIGINT"),
-        (libc::SIGQUIT, "SIGQUIT"),
-        (libc::SIGKILL, "SIGKILL"),
-        (libc::SIGUSR1, "SIGUSR1"),
-        (libc::SIGUSR2, "SIGUSR2"),
-        (libc::SIGPIPE, "SIGPIPE"),
-        (libc::SIGALRM, "SIGALRM"),
-        (libc::SIGTERM, "SIGTERM"),
-        (libc::SIGCHLD, "SIGCHLD"),
-        (libc::SIGCONT, "SIGCONT"),
-        (libc::SIGSTOP, "SIGSTOP"),
-        (libc::SIGTSTP, "SIGTSTP"),
-        (libc::SIGTTIN, "SIGTTIN"),
-        (libc::SIGTTOU, "SIGTTOU"),
-        (libc::SIGURG, "SIGURG"),
-        (libc::SIGXCPU, "SIGXCPU"),
-        (libc::SIGXFSZ, "SIGXFSZ"),
-        (libc::SIGVTALRM, "SIGVTALRM"),
-        (libc::SIGPROF, "SIGPROF"),
-        (libc::SIGWINCH, "SIGWINCH"),
-        (libc::SIGIO, "SIGIO"),
-        (libc::SIGPWR, "SIGPWR"),
-    ];
-    if let Some((_, n)) = names.iter().find(|(s, _)| *s == sig) {
+    if let Some((_, n)) = NAMES.iter().find(|(s, _)| *s == sig) {
         return (*n).to_string();
     }
     let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
@@ -137,6 +121,170 @@ pub fn signal_name(sig: i32) -> String {
         return format!("SIGRTMIN+{}", sig - min);
     }
     format!("signal {sig}")
+}
+
+/// `TERM`, `SIGTERM`, `15`, `RTMIN+3`, `SIGRTMIN+3` -> the number.
+pub fn signal_number(text: &str) -> Option<i32> {
+    let upper = text.trim().to_uppercase();
+    if let Ok(n) = upper.parse::<i32>() {
+        return (1..=libc::SIGRTMAX()).contains(&n).then_some(n);
+    }
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(off) = name.strip_prefix("RTMIN") {
+        let off: i32 = if off.is_empty() {
+            0
+        } else {
+            off.strip_prefix('+')?.parse().ok()?
+        };
+        let n = libc::SIGRTMIN() + off;
+        return (n <= libc::SIGRTMAX()).then_some(n);
+    }
+    NAMES
+        .iter()
+        .find(|(_, n)| n.strip_prefix("SIG") == Some(name))
+        .map(|(s, _)| *s)
+}
+
+/// How a process ended, as a shell reports it: its exit code, or 128+N for signal N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ended {
+    pub pid: i32,
+    pub code: i32,
+}
+
+/// Reaps one child that has ended, without blocking. None when none is left to reap now.
+pub fn reap_one() -> Option<Ended> {
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: status is a valid out pointer; WNOHANG never blocks.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid > 0 {
+            let code = if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else if libc::WIFSIGNALED(status) {
+                128 + libc::WTERMSIG(status)
+            } else {
+                continue;
+            };
+            return Some(Ended { pid, code });
+        }
+        if pid < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        return None;
+    }
+}
+
+/// kill(2); a process that is already gone is not an error.
+pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: plain syscall with integer arguments.
+    if unsafe { libc::kill(pid, sig) } == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::ESRCH) {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
+/// Become a child subreaper: orphans of our descendants are reparented to us.
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+pub fn geteuid() -> u32 {
+    // SAFETY: always succeeds.
+    unsafe { libc::geteuid() }
+}
+
+pub fn getegid() -> u32 {
+    // SAFETY: always succeeds.
+    unsafe { libc::getegid() }
+}
+
+/// What the child does between fork and exec, async-signal-safe only (no allocation):
+/// default dispositions (Rust ignores SIGPIPE, and an ignored disposition survives exec:
+/// rust-lang/rust#101077), the mask pulp-init started with (a child inherits the blocked
+/// mask, and celery or httpd would ignore every forwarded signal), and a new session.
+pub fn prepare_child(original_mask: &SigSet, new_session: bool) -> io::Result<()> {
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: resetting a disposition to SIG_DFL; invalid numbers only fail.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        }
+    }
+    // SAFETY: a valid, initialised set.
+    if unsafe { libc::sigprocmask(libc::SIG_SETMASK, &original_mask.0, std::ptr::null_mut()) } != 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: setsid has no arguments; it fails only for a group leader.
+    if new_session && unsafe { libc::setsid() } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `setgroups`, `setgid`, `setuid` in that order, then checks that every id is the
+/// target's and that root cannot be regained. Async-signal-safe: `scratch` is
+/// pre-allocated with room for the group list.
+pub fn drop_privileges(uid: u32, gid: u32, groups: &[u32], scratch: &mut [u32]) -> io::Result<()> {
+    let check = |ok: bool| {
+        if ok {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    };
+    // SAFETY: groups points to groups.len() valid gid_t values.
+    check(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) } == 0)?;
+    // SAFETY: plain syscalls with integer arguments.
+    check(unsafe { libc::setgid(gid) } == 0)?;
+    // SAFETY: as above.
+    check(unsafe { libc::setuid(uid) } == 0)?;
+    let (mut r, mut e, mut s) = (0, 0, 0);
+    // SAFETY: valid out pointers.
+    check(unsafe { libc::getresuid(&mut r, &mut e, &mut s) } == 0)?;
+    let uids_ok = r == uid && e == uid && s == uid;
+    // SAFETY: valid out pointers.
+    check(unsafe { libc::getresgid(&mut r, &mut e, &mut s) } == 0)?;
+    let gids_ok = r == gid && e == gid && s == gid;
+    let cap = libc::c_int::try_from(scratch.len()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: scratch has room for cap entries.
+    let n = unsafe { libc::getgroups(cap, scratch.as_mut_ptr()) };
+    let got = usize::try_from(n)
+        .map(|n| &mut scratch[..n])
+        .unwrap_or(&mut []);
+    got.sort_unstable();
+    let mut want_ok = got.len() == groups.len();
+    for g in groups {
+        want_ok &= got.binary_search(g).is_ok();
+    }
+    // SAFETY: must fail for an unprivileged uid; if it succeeds, root was kept.
+    let regained = uid != 0 && unsafe { libc::setuid(0) } == 0;
+    if !(uids_ok && gids_ok && want_ok) || regained {
+        return Err(io::Error::from_raw_os_error(libc::EPERM));
+    }
+    Ok(())
+}
+
+/// Registers `f` to run in the child between fork and exec (or before exec in this
+/// process, for `Command::exec`).
+pub fn before_exec(
+    cmd: &mut std::process::Command,
+    f: impl FnMut() -> io::Result<()> + Send + Sync + 'static,
+) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: every caller's closure only makes async-signal-safe calls on memory
+    // allocated before the fork (prepare_child, drop_privileges).
+    unsafe { cmd.pre_exec(f) };
 }
 
 #[cfg(test)]
@@ -147,5 +295,12 @@ mod tests {
     fn names() {
         assert_eq!(signal_name(15), "SIGTERM");
         assert_eq!(signal_name(libc::SIGRTMIN() + 3), "SIGRTMIN+3");
+        assert_eq!(signal_number("TERM"), Some(15));
+        assert_eq!(signal_number("sigwinch"), Some(libc::SIGWINCH));
+        assert_eq!(signal_number("3"), Some(3));
+        assert_eq!(signal_number("RTMIN+3"), Some(libc::SIGRTMIN() + 3));
+        assert_eq!(signal_number("SIGRTMIN"), Some(libc::SIGRTMIN()));
+        assert_eq!(signal_number("NOPE"), None);
+        assert_eq!(signal_number("0"), None);
     }
 }

@@ -1,0 +1,212 @@
+//! The run phase as PID 1 (or a subreaper): spawn the main child, forward signals to it,
+//! reap every zombie, and exit with the main child's status. One loop owns every wait.
+
+use crate::error::{Error, Result};
+use crate::privileges::Account;
+use crate::sys::{self, SigSet};
+use std::ffi::OsString;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// What to run and how to treat it.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub argv: Vec<OsString>,
+    pub account: Option<Account>,
+    /// Incoming signal -> signal sent to the child.
+    pub rewrites: Vec<(i32, i32)>,
+    /// Signal the child's whole process group, not only the child.
+    pub group: bool,
+    /// After a forwarded SIGTERM, SIGKILL the child's group if it is still alive then.
+    pub grace: Option<Duration>,
+}
+
+impl Service {
+    fn name(&self) -> String {
+        self.argv
+            .first()
+            .map(|a| a.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The command, with the child's side of the fork prepared: default dispositions,
+    /// the original mask, a new session when supervised, then the privilege drop.
+    pub fn command(&self, original_mask: &SigSet, new_session: bool) -> Result<Command> {
+        let (program, args) = self
+            .argv
+            .split_first()
+            .ok_or_else(|| Error::Internal("empty command".into()))?;
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        let mask = *original_mask;
+        let account = self.account.clone();
+        if let Some(a) = &account {
+            cmd.env("HOME", &a.home)
+                .env("USER", &a.name)
+                .env("LOGNAME", &a.name);
+        }
+        let mut scratch = vec![0u32; account.as_ref().map_or(0, |a| a.groups.len()) + 64];
+        sys::before_exec(&mut cmd, move || {
+            sys::prepare_child(&mask, new_session)?;
+            if let Some(a) = &account {
+                sys::drop_privileges(a.uid, a.gid, &a.groups, &mut scratch)?;
+            }
+            Ok(())
+        });
+        Ok(cmd)
+    }
+
+    /// An error from spawn or exec, as a shell would report it.
+    pub fn start_error(&self, err: &std::io::Error) -> Error {
+        let name = self.name();
+        match (err.kind(), &self.account) {
+            (_, Some(a)) if err.raw_os_error() == Some(libc::EPERM) => Error::Privilege(format!(
+                "cannot drop privileges to {} (uid {}, gid {}): {err}",
+                a.name, a.uid, a.gid
+            )),
+            (std::io::ErrorKind::NotFound, _) => Error::Exec {
+                code: 127,
+                message: format!("{name}: command not found"),
+            },
+            _ => Error::Exec {
+                code: 126,
+                message: format!("{name}: cannot run: {err}"),
+            },
+        }
+    }
+
+    fn rewrite(&self, sig: i32) -> i32 {
+        self.rewrites
+            .iter()
+            .find(|(from, _)| *from == sig)
+            .map_or(sig, |(_, to)| *to)
+    }
+}
+
+/// Runs `service` under supervision; returns the exit code pulp-init must exit with.
+pub fn supervise(service: &Service, original_mask: &SigSet) -> Result<i32> {
+    if std::process::id() != 1 {
+        // Orphans of the service's descendants come to us instead of to the real init.
+        if let Err(e) = sys::set_child_subreaper() {
+            log::warn!(
+                "not PID 1 and cannot become a subreaper ({e}): orphans will not be reaped here"
+            );
+        }
+    }
+    let child = service
+        .command(original_mask, true)?
+        .spawn()
+        .map_err(|e| service.start_error(&e))?;
+    let pid = i32::try_from(child.id()).map_err(|_| Error::Internal("pid out of range".into()))?;
+    // Never Child::wait: the reaper below owns every wait, or it would steal this status.
+    drop(child);
+    log::info!(
+        "running {} as pid {pid}{}",
+        service.name(),
+        service
+            .account
+            .as_ref()
+            .map(|a| format!(" as {} (uid {}, gid {})", a.name, a.uid, a.gid))
+            .unwrap_or_default()
+    );
+    let every = SigSet::all_async();
+    let mut kill_at: Option<Instant> = None;
+    loop {
+        let wait = kill_at.map_or(Duration::from_secs(1), |t| {
+            t.saturating_duration_since(Instant::now())
+                .min(Duration::from_secs(1))
+        });
+        // A timeout, or SIGCHLD, only leads to the reaping below (several SIGCHLDs can
+        // arrive as one; the timeout covers any that were lost).
+        if let Some(sig) = sys::wait_signal(&every, wait) {
+            if sig != libc::SIGCHLD {
+                let to = service.rewrite(sig);
+                let target = if service.group { -pid } else { pid };
+                if to == sig {
+                    log::debug!("forwarding {} to {target}", sys::signal_name(sig));
+                } else {
+                    log::info!(
+                        "forwarding {} to {target} as {}",
+                        sys::signal_name(sig),
+                        sys::signal_name(to)
+                    );
+                }
+                if let Err(e) = sys::kill(target, to) {
+                    log::warn!("cannot send {} to {target}: {e}", sys::signal_name(to));
+                }
+                if sig == libc::SIGTERM && kill_at.is_none() {
+                    kill_at = service.grace.map(|g| Instant::now() + g);
+                }
+            }
+        }
+        while let Some(ended) = sys::reap_one() {
+            if ended.pid == pid {
+                // Take what else has ended too, then leave: when PID 1 exits, the kernel
+                // ends what is left in the namespace.
+                while sys::reap_one().is_some() {}
+                log_end(service, ended.code);
+                return Ok(ended.code);
+            }
+        }
+        if kill_at.is_some_and(|t| Instant::now() >= t) {
+            log::warn!(
+                "{} still running {} after SIGTERM: sending SIGKILL",
+                service.name(),
+                service.grace.map(crate::probe::human).unwrap_or_default()
+            );
+            let _ = sys::kill(-pid, libc::SIGKILL);
+            let _ = sys::kill(pid, libc::SIGKILL);
+            kill_at = None;
+        }
+    }
+}
+
+fn log_end(service: &Service, code: i32) {
+    if code > 128 {
+        log::info!(
+            "{} was killed by {}: exiting with {code}",
+            service.name(),
+            sys::signal_name(code - 128)
+        );
+    } else {
+        log::info!("{} exited with {code}", service.name());
+    }
+}
+
+/// The role's stop-signal rewrites, then `--rewrite FROM:TO` ones (which win).
+pub fn rewrites(role: &[(i32, i32)], given: &[String]) -> Result<Vec<(i32, i32)>> {
+    let mut out: Vec<(i32, i32)> = Vec::new();
+    let parsed: Result<Vec<(i32, i32)>> = given
+        .iter()
+        .map(|r| {
+            let bad = || {
+                Error::env(
+                    "--rewrite",
+                    format!("{r:?} is not FROM:TO with signal names or numbers, e.g. TERM:QUIT"),
+                )
+            };
+            let (from, to) = r.split_once(':').ok_or_else(bad)?;
+            let from = sys::signal_number(from).ok_or_else(bad)?;
+            let to = sys::signal_number(to).ok_or_else(bad)?;
+            Ok((from, to))
+        })
+        .collect();
+    for (from, to) in role.iter().copied().chain(parsed?) {
+        out.retain(|(f, _)| *f != from);
+        out.push((from, to));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_rewrites_win_over_the_roles() {
+        let r = rewrites(&[(15, 3)], &["TERM:WINCH".into(), "usr1:usr2".into()]).unwrap();
+        assert_eq!(r, vec![(15, libc::SIGWINCH), (10, 12)]);
+        assert!(rewrites(&[], &["TERM".into()]).is_err());
+        assert!(rewrites(&[], &["TERM:NOPE".into()]).is_err());
+    }
+}
