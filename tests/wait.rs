@@ -46,6 +46,8 @@ fn both_up_wait_and_check_succeed_and_a_role_runs_its_command() {
         "--role",
         "beat",
         "--skip-migrate",
+        "--user",
+        "nobody",
         "--conf",
         pulp_conf.arg(),
         "--",
