@@ -214,10 +214,22 @@ pub fn getegid() -> u32 {
 /// rust-lang/rust#101077), the mask pulp-init started with (a child inherits the blocked
 /// mask, and celery or httpd would ignore every forwarded signal), and a new session.
 pub fn prepare_child(original_mask: &SigSet, new_session: bool) -> io::Result<()> {
-    for sig in 1..=libc::SIGRTMAX() {
+    // The raw syscall, not libc's signal(): libc refuses the signals it reserves for
+    // itself (32, 33), and an ignored one of those would be inherited too. An all-zero
+    // kernel sigaction is SIG_DFL with no flags and an empty mask, on every architecture.
+    let default_action = [0u64; 4];
+    for sig in 1..=64 {
         if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            // SAFETY: resetting a disposition to SIG_DFL; invalid numbers only fail.
-            unsafe { libc::signal(sig, libc::SIG_DFL) };
+            // SAFETY: a zeroed, large enough kernel sigaction; invalid numbers only fail.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    default_action.as_ptr(),
+                    std::ptr::null_mut::<u64>(),
+                    8usize,
+                )
+            };
         }
     }
     // SAFETY: a valid, initialised set.

@@ -199,12 +199,35 @@ pub fn run(mut cmd: Command) -> Finished {
     }
 }
 
-/// Starts `cmd` with piped stderr collected on a thread.
+/// Starts `cmd` with stdout and stderr collected on threads.
 pub struct Running {
     pub child: Child,
     pub started: Instant,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
     reader: std::thread::JoinHandle<()>,
+}
+
+fn collect(
+    mut pipe: impl std::io::Read + Send + 'static,
+) -> (
+    std::sync::Arc<std::sync::Mutex<String>>,
+    std::thread::JoinHandle<()>,
+) {
+    let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = text.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    (text, reader)
 }
 
 impl Running {
@@ -215,27 +238,19 @@ impl Running {
             .spawn()
             .unwrap();
         let started = Instant::now();
-        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let mut pipe = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        let reader = std::thread::spawn(move || {
-            use std::io::Read;
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
+        let (stderr, reader) = collect(child.stderr.take().unwrap());
+        let (stdout, _) = collect(child.stdout.take().unwrap());
         Running {
             child,
             started,
             stderr,
+            stdout,
             reader,
         }
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
     }
 
     pub fn stderr(&self) -> String {
