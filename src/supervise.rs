@@ -109,6 +109,7 @@ pub fn supervise(service: &Service, original_mask: &SigSet) -> Result<i32> {
             .map(|a| format!(" as {} (uid {}, gid {})", a.name, a.uid, a.gid))
             .unwrap_or_default()
     );
+    sys::release_startup_pages();
     let every = SigSet::all_async();
     let mut kill_at: Option<Instant> = None;
     loop {

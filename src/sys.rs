@@ -287,6 +287,39 @@ pub fn drop_privileges(uid: u32, gid: u32, groups: &[u32], scratch: &mut [u32]) 
     Ok(())
 }
 
+/// Unmaps this program's read-only pages (code and constants) so that PID 1 keeps only
+/// what its loop touches from now on. Start-up (argument parsing, logging set-up, user
+/// lookup) faulted in pages all over a 4.7 MB binary, each with the kernel's 64 KiB
+/// fault-around: measured 2.1 MB RSS supervising `sleep`, against 0.7 MB for tini-static.
+/// Read-only private file pages come back from the page cache when touched again.
+pub fn release_startup_pages() {
+    let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
+        return;
+    };
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return;
+    };
+    let exe = exe.to_string_lossy();
+    for line in maps.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 6 || f[5] != exe || f[1].contains('w') {
+            continue;
+        }
+        let Some((start, end)) = f[0].split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (
+            usize::from_str_radix(start, 16),
+            usize::from_str_radix(end, 16),
+        ) else {
+            continue;
+        };
+        // SAFETY: a read-only private file mapping of our own executable: its contents
+        // are the file's, and MADV_DONTNEED only drops them until the next access.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
+}
+
 /// Registers `f` to run in the child between fork and exec (or before exec in this
 /// process, for `Command::exec`).
 pub fn before_exec(
