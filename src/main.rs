@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     // Before anything else, and before any thread exists: every thread inherits this mask,
     // so no signal is lost or handled by a runtime thread while the phases run.
     let original_mask = match sys::block(&sys::SigSet::all_async()) {
-        Ok(m) => m,
+        Ok(m) => run::original_mask(m),
         Err(e) => {
             eprintln!("pulp-init: error: cannot block signals: {e}");
             return ExitCode::from(70);
@@ -115,7 +115,7 @@ fn run(cli: Cli, original_mask: &sys::SigSet) -> Result<i32> {
                 }
             }
             if supervise && probed {
-                return Err(run::reexec_supervisor());
+                return Err(run::reexec_supervisor(original_mask));
             }
             let service = supervise::Service {
                 argv: run::command_line(role, &cli.argv)?,

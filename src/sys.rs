@@ -55,6 +55,25 @@ impl SigSet {
     }
 }
 
+impl SigSet {
+    /// Signals 1..=64 as bits (bit N-1 for signal N), as /proc/PID/status shows masks.
+    pub fn to_bits(&self) -> u64 {
+        let mut bits = 0u64;
+        for sig in 1..=64 {
+            // SAFETY: an initialised set; out-of-range numbers return -1.
+            if unsafe { libc::sigismember(&self.0, sig) } == 1 {
+                bits |= 1 << (sig - 1);
+            }
+        }
+        bits
+    }
+
+    pub fn from_bits(bits: u64) -> Self {
+        let signals: Vec<i32> = (1..=64).filter(|s| bits & (1 << (s - 1)) != 0).collect();
+        Self::of(&signals)
+    }
+}
+
 /// Blocks `set` in this thread (threads started later inherit it); returns the old mask.
 pub fn block(set: &SigSet) -> io::Result<SigSet> {
     let mut old = SigSet::empty();

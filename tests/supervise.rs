@@ -515,3 +515,48 @@ fn exec_mode_becomes_the_service() {
         }
     }
 }
+
+#[test]
+fn after_the_probes_the_supervising_pid1_is_a_fresh_single_threaded_image() {
+    let mongo = Mongo::start();
+    let broker = AmqpHeaderResponder::start();
+    let conf = Conf::with(
+        &format!("127.0.0.1:{}", mongo.port),
+        &format!("qpid://guest@127.0.0.1:{}/", broker.port),
+        "",
+    );
+    let running = Running::spawn(as_pid1(&[
+        "--role",
+        "resource_manager",
+        "--user",
+        "nobody",
+        "--skip-config",
+        "--conf",
+        conf.arg(),
+        "--",
+        "sleep",
+        "1000",
+    ]));
+    let init = init_pid(running.child.id());
+    wait_until("sleep under PID 1", Duration::from_secs(20), || {
+        children(init).len() == 1
+            && std::fs::read_to_string(format!("/proc/{}/cmdline", children(init)[0]))
+                .is_ok_and(|c| c.starts_with("sleep"))
+    });
+    let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap();
+    // The probes ran a tokio runtime with the MongoDB driver; none of it is left.
+    assert_eq!(status_field("init", "Threads", &status), "1");
+    // The service still gets the mask pulp-init was started with, not the blocked one.
+    let child = std::fs::read_to_string(format!("/proc/{}/status", children(init)[0])).unwrap();
+    assert_eq!(status_field("sleep", "SigBlk", &child), "0000000000000000");
+    let env = std::fs::read(format!("/proc/{}/environ", children(init)[0])).unwrap();
+    assert!(!String::from_utf8_lossy(&env).contains("PULP_INIT_ORIGINAL_SIGMASK"));
+    let maps = std::fs::read_to_string(format!("/proc/{init}/maps")).unwrap();
+    assert!(!maps.contains("[anon:tokio"), "{maps}");
+    kill(init, libc::SIGTERM);
+    let (code, _, _, stderr) = running.finish(Duration::from_secs(10));
+    assert_eq!(code, Some(143), "{stderr}");
+    let ready = stderr.find("broker (qpid://guest@127.0.0.1:").unwrap();
+    let running_at = stderr.find("running sleep as pid").unwrap();
+    assert!(ready < running_at, "{stderr}");
+}
