@@ -57,7 +57,7 @@ impl SigSet {
 
 impl SigSet {
     /// Signals 1..=64 as bits (bit N-1 for signal N), as /proc/PID/status shows masks.
-    pub fn to_bits(&self) -> u64 {
+    pub fn to_bits(self) -> u64 {
         let mut bits = 0u64;
         for sig in 1..=64 {
             // SAFETY: an initialised set; out-of-range numbers return -1.

@@ -147,6 +147,29 @@ impl BlackHole {
     }
 }
 
+/// A loopback listener that answers an AMQP protocol header with RabbitMQ's (0-9-1), as
+/// a broker does to a header it does not speak; enough for the `qpid://` probe.
+pub struct AmqpHeaderResponder {
+    pub port: u16,
+}
+
+impl AmqpHeaderResponder {
+    pub fn start() -> AmqpHeaderResponder {
+        use std::io::{Read, Write};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().flatten() {
+                let mut header = [0u8; 8];
+                if conn.read_exact(&mut header).is_ok() {
+                    let _ = conn.write_all(b"AMQP\x00\x00\x09\x01");
+                }
+            }
+        });
+        AmqpHeaderResponder { port }
+    }
+}
+
 /// A server.conf in a temp dir.
 pub struct Conf {
     _dir: tempfile::TempDir,
@@ -257,16 +280,16 @@ impl Running {
         self.stderr.lock().unwrap().clone()
     }
 
-    /// Waits until stderr contains `text`, or panics at the deadline.
+    /// Waits until stderr (or stdout) contains `text`, or panics at the deadline.
     pub fn wait_for_stderr(&self, text: &str, deadline: Duration) {
         let until = Instant::now() + deadline;
-        while !self.stderr().contains(text) {
+        while !self.stderr().contains(text) && !self.stdout().contains(text) {
             assert!(Instant::now() < until, "no {text:?} in:\n{}", self.stderr());
             std::thread::sleep(Duration::from_millis(10));
         }
     }
 
-    /// Waits for exit (kills at the deadline and panics).
+    /// Waits for exit (kills at the deadline and panics); the output is stderr then stdout.
     pub fn finish(mut self, deadline: Duration) -> (Option<i32>, Option<i32>, Duration, String) {
         use std::os::unix::process::ExitStatusExt;
         let until = Instant::now() + deadline;
@@ -278,7 +301,13 @@ impl Running {
                 while !self.reader.is_finished() && Instant::now() < drained {
                     std::thread::sleep(Duration::from_millis(5));
                 }
-                return (status.code(), status.signal(), elapsed, self.stderr());
+                // Both streams: services differ in where they log.
+                return (
+                    status.code(),
+                    status.signal(),
+                    elapsed,
+                    self.stderr() + &self.stdout(),
+                );
             }
             if Instant::now() > until {
                 let _ = self.child.kill();
