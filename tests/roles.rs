@@ -148,7 +148,7 @@ fn celery_worker_and_beat_stop_cleanly_on_sigterm_to_pid1() {
         "pulp_test_app",
         "beat",
         "-l",
-        "INFO",
+        "DEBUG",
         "-s",
         schedule.to_str().unwrap(),
     ]);
@@ -159,6 +159,9 @@ fn celery_worker_and_beat_stop_cleanly_on_sigterm_to_pid1() {
         "Sending due task tick-every-second",
         Duration::from_secs(60),
     );
+    // Stop it between ticks, once the task is sent: a SIGTERM that arrived while beat was
+    // sending a task left beat hanging here (its TERM handler syncs the schedule).
+    beat.wait_for_stderr("pulp_test_app.tick sent.", Duration::from_secs(30));
     sigterm(init);
     let (code, _, _, stderr) = beat.finish(Duration::from_secs(30));
     assert_eq!(code, Some(0), "{stderr}");
