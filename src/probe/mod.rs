@@ -114,6 +114,37 @@ impl Dependency {
     }
 }
 
+/// How often a refused port is looked at during a backoff pause.
+const WATCH_EVERY: Duration = Duration::from_millis(100);
+
+impl Dependency {
+    fn endpoints(&self) -> Vec<(String, u16)> {
+        match self {
+            Dependency::Mongo(t) => t.seeds.clone(),
+            Dependency::Broker(t) => vec![(t.host.clone(), t.port)],
+        }
+    }
+
+    /// Sleeps up to `pause`, ending early once one of the endpoints accepts connections.
+    async fn until_listening(&self, pause: Duration) {
+        let until = Instant::now() + pause;
+        let endpoints = self.endpoints();
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            tokio::time::sleep(left.min(WATCH_EVERY)).await;
+            for (host, port) in &endpoints {
+                let connect = net::connect(host, *port);
+                if let Ok(Ok(_)) = tokio::time::timeout(WATCH_EVERY, connect).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /// The dependencies a run needs, from the effective server.conf.
 pub fn dependencies(values: &Values, db: bool, broker: bool) -> Result<Vec<Dependency>> {
     let mut deps = Vec::new();
@@ -293,7 +324,14 @@ async fn wait_one(
         }
         let spacing = MIN_SPACING.saturating_sub(now - attempt_started);
         let pause = backoff.next().max(spacing).min(deadline - now);
-        tokio::time::sleep(pause).await;
+        if matches!(seen, Seen::Refused(_)) {
+            // Nothing listens yet: a backoff pause near its cap would add up to a second
+            // of delay once the server is up. A refused connect costs nothing, so watch
+            // the port during the pause and try in full as soon as it accepts.
+            dep.until_listening(pause.max(spacing)).await;
+        } else {
+            tokio::time::sleep(pause).await;
+        }
         if Instant::now() >= deadline {
             return seen;
         }
