@@ -114,8 +114,11 @@ fn run(cli: Cli, original_mask: &sys::SigSet) -> Result<i32> {
                     probed = true;
                 }
             }
-            if supervise && probed {
-                return Err(run::reexec_supervisor(original_mask));
+            if probed {
+                // A fresh image for the run phase: single-threaded, without the probes'
+                // runtime. Exec mode needs it as much: a privilege drop in a process with
+                // other threads makes libc signal them (glibc's SIGSETXID).
+                return Err(run::reexec_for_run(original_mask));
             }
             let service = supervise::Service {
                 argv: run::command_line(role, &cli.argv)?,

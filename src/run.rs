@@ -54,10 +54,11 @@ pub fn original_mask(blocked_at_start: SigSet) -> SigSet {
         .map_or(blocked_at_start, SigSet::from_bits)
 }
 
-/// Runs this binary again with the phases skipped, so the supervising PID 1 is a fresh
-/// image without the probes' runtime, drivers and their memory. Signals stay blocked and
-/// pending across exec. Returns only on failure.
-pub fn reexec_supervisor(original_mask: &SigSet) -> Error {
+/// Runs this binary again with the phases skipped, so the run phase starts from a fresh,
+/// single-threaded image without the probes' runtime, drivers and their memory (a
+/// supervising PID 1 keeps running in it). Signals stay blocked and pending across exec.
+/// Returns only on failure.
+pub fn reexec_for_run(original_mask: &SigSet) -> Error {
     let exe = std::path::Path::new("/proc/self/exe");
     let err = std::process::Command::new(exe)
         .arg0(
