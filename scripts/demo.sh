@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job end to end, on a scratch copy of a real Pulp server.conf: the environment a
 # Pulp container gets, the diff pulp-init would apply, the edit, what Pulp reads back, then
-# the wait for real MongoDB (SecantusDB, with SCRAM auth) and RabbitMQ started here.
+# the wait for real MongoDB (SecantusDB, with SCRAM auth) and RabbitMQ started here, and a
+# real Celery worker run by pulp-init as PID 1 of a new PID namespace until `docker stop`.
 # Usage: scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 mongo_port=$(free_port)
 rabbit_port=$(free_port)
 cleanup() {
+  [[ -n "${init_ns:-}" ]] && kill -KILL "$init_ns" 2>/dev/null
   scripts/mongo.sh stop "$work/mongo" >/dev/null 2>&1 || true
   scripts/rabbitmq.sh stop "$work/rabbit" >/dev/null 2>&1 || true
   rm -rf "$work"
@@ -66,3 +68,35 @@ wait "$mongo_starting"
 echo
 echo "== pulp-init check (a readiness probe): both answer, exit 0"
 "$bin" check && echo "exit status: 0"
+echo
+echo "== the resource_manager role as PID 1 (unshare --pid): config, wait, then a real Celery"
+echo "   worker (the test app in tests/apps/celery, run as root: the role's user 'apache' is"
+echo "   not on this machine) supervised by pulp-init"
+venv=${PULP_INIT_VENV:-/opt/pulp-init-venv}
+log=$work/worker.log
+PATH="$venv/bin:$PATH" PYTHONPATH="$PWD/tests/apps/celery" \
+  TEST_BROKER_URL="amqp://pulp:s3cr%25t%40pass@127.0.0.1:$rabbit_port/pulp" \
+  unshare --pid --fork --mount-proc --kill-child "$bin" --role resource_manager --user root -- \
+  celery -A pulp_test_app worker -n resource_manager@%h -Q resource_manager -c 1 --events \
+  --umask 18 -l INFO >"$log" 2>&1 &
+init_ns=$!
+deadline=$((SECONDS + 60))
+until grep -q ' ready\.' "$log"; do
+  if ((SECONDS > deadline)) || ! kill -0 "$init_ns" 2>/dev/null; then cat "$log"; exit 1; fi
+  sleep 0.1
+done
+pid1=$(cat "/proc/$init_ns/task/$init_ns/children")
+grep -E '^pulp-init|ready\.' "$log"
+echo
+echo "== PID 1 of the namespace is pulp-init (host pid $pid1): $(tr '\0' ' ' <"/proc/$pid1/cmdline" | cut -c1-60)..."
+echo "   threads: $(awk '/^Threads/{print $2}' "/proc/$pid1/status"), RSS: $(awk '/^VmRSS/{print $2, $3}' "/proc/$pid1/status")"
+echo
+echo "== the worker's queues in RabbitMQ (vhost pulp)"
+scripts/rabbitmq.sh queues "$work/rabbit" pulp
+echo
+echo "== docker stop: SIGTERM to PID 1 -> forwarded to celery -> warm shutdown"
+kill -TERM "$pid1"
+wait "$init_ns" && status=0 || status=$?
+init_ns=
+grep -E 'Warm shutdown|^pulp-init: info: (forwarding|celery)' "$log"
+echo "container exit status: $status"

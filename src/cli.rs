@@ -28,6 +28,9 @@ Environment -> server.conf (a variable that is not set changes nothing; set but 
   PULP_INIT_LOG                    log level: error, warn, info, debug (default: info)
   PULP_WORKER_ID                   the N in the worker's name reserved_resource_worker-N@%h
                                    (default: 1)
+  PULP_INIT_MIGRATION_FINGERPRINT  identifies the installed Pulp for the migration record
+                                   (default: a digest of the migration command's executable
+                                   and of the version file)
 
 Exit codes: the service's own (128+N if killed by signal N); 64 bad command line or
 environment value; 69 a dependency was not ready by the deadline; 70 internal error;
@@ -70,10 +73,6 @@ pub struct Cli {
     /// auto: supervise when PID 1, exec otherwise.
     #[arg(long, env = "PULP_INIT_MODE", value_enum, default_value = "auto")]
     pub mode: Mode,
-
-    /// Run the service as this user (name or uid) [default: the role's user].
-    #[arg(long, env = "PULP_INIT_USER", value_name = "NAME")]
-    pub user: Option<String>,
 
     /// Send forwarded signals to the service's whole process group, not only to it.
     #[arg(long, env = "PULP_INIT_GROUP")]
@@ -127,6 +126,35 @@ pub struct Common {
     #[arg(long, global = true, env = "PULP_INIT_ATTEMPT_TIMEOUT", value_parser = parse_duration, value_name = "DURATION")]
     pub attempt_timeout: Option<Duration>,
 
+    /// Run the service (and the migrations) as this user, a name or uid [default: the
+    /// role's user; apache for `migrate`].
+    #[arg(long, global = true, env = "PULP_INIT_USER", value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// The migration command (argv split on white space; no shell).
+    #[arg(
+        long,
+        global = true,
+        env = "PULP_INIT_MIGRATE_COMMAND",
+        default_value = "pulp-manage-db",
+        value_name = "COMMAND"
+    )]
+    pub migrate_command: String,
+
+    /// A file that identifies the installed Pulp, part of the migration fingerprint
+    /// [default: /etc/pulp-init/version when present].
+    #[arg(
+        long,
+        global = true,
+        env = "PULP_INIT_VERSION_FILE",
+        value_name = "PATH"
+    )]
+    pub version_file: Option<PathBuf>,
+
+    /// Lease of the migration lock; renewed while the migration runs.
+    #[arg(long, global = true, env = "PULP_INIT_LOCK_LEASE", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub lock_lease: Duration,
+
     /// Longest pause between two probe attempts (exponential backoff with full jitter).
     #[arg(long, global = true, env = "PULP_INIT_RETRY_CAP", default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
     pub retry_cap: Duration,
@@ -145,6 +173,12 @@ pub enum Command {
     Wait,
     /// One attempt each at MongoDB and the broker; exit 0 or 69 (for readiness probes).
     Check,
+    /// Run the migrations once per installed Pulp, under a lock in MongoDB.
+    Migrate {
+        /// Run them even when this fingerprint is recorded as done.
+        #[arg(long)]
+        force: bool,
+    },
     /// Print the role table.
     Roles,
 }

@@ -9,6 +9,7 @@ pub mod exit {
     pub const UNAVAILABLE: i32 = 69;
     pub const SOFTWARE: i32 = 70;
     pub const CANTCREAT: i32 = 73;
+    pub const TEMPFAIL: i32 = 75;
     pub const NOPERM: i32 = 77;
     pub const CONFIG: i32 = 78;
 }
@@ -34,6 +35,14 @@ pub enum Error {
     /// The command could not be executed (126 not executable, 127 not found, as shells do).
     #[error("{message}")]
     Exec { code: i32, message: String },
+
+    /// The migration lock (or a chance to migrate) was not had before the deadline.
+    #[error("{0}")]
+    Lock(String),
+
+    /// The migration command failed: its own exit status.
+    #[error("{message}")]
+    Migration { code: i32, message: String },
 
     /// The service's user cannot be had, or dropping to it failed.
     #[error("{0}")]
@@ -61,6 +70,8 @@ impl Error {
             Error::Unavailable(_) => exit::UNAVAILABLE,
             Error::Exec { code, .. } => *code,
             Error::Privilege(_) => exit::NOPERM,
+            Error::Lock(_) => exit::TEMPFAIL,
+            Error::Migration { code, .. } => *code,
         }
     }
 }
@@ -92,5 +103,6 @@ mod tests {
         };
         assert_eq!(exec.exit_code(), 127);
         assert_eq!(Error::Privilege("x".into()).exit_code(), 77);
+        assert_eq!(Error::Lock("x".into()).exit_code(), 75);
     }
 }

@@ -4,6 +4,7 @@
 mod cli;
 mod conf;
 mod error;
+mod migrate;
 mod privileges;
 mod probe;
 mod roles;
@@ -85,6 +86,11 @@ fn run(cli: Cli, original_mask: &sys::SigSet) -> Result<i32> {
             )
             .map(|()| 0)
         }
+        Some(Command::Migrate { force }) => {
+            run::exit_on_termination_signals();
+            let values = conf::read_values(&conf_path)?;
+            migrate_phase(&cli, &values, None, *force, original_mask).map(|_| 0)
+        }
         Some(Command::Check) => {
             run::exit_on_termination_signals();
             let opts = probe_options(&cli, true);
@@ -113,6 +119,12 @@ fn run(cli: Cli, original_mask: &sys::SigSet) -> Result<i32> {
                     probe::wait(deps, &probe_options(&cli, false))?;
                     probed = true;
                 }
+                if role.migrates && !cli.skip_migrate {
+                    run::exit_on_termination_signals();
+                    let values = conf::read_values(&conf_path)?;
+                    migrate_phase(&cli, &values, Some(role.user), false, original_mask)?;
+                    probed = true;
+                }
             }
             if probed {
                 // A fresh image for the run phase: single-threaded, without the probes'
@@ -122,7 +134,7 @@ fn run(cli: Cli, original_mask: &sys::SigSet) -> Result<i32> {
             }
             let service = supervise::Service {
                 argv: run::command_line(role, &cli.argv)?,
-                account: privileges::decide(cli.user.as_deref().or(role.map(|r| r.user)))?,
+                account: privileges::decide(cli.common.user.as_deref().or(role.map(|r| r.user)))?,
                 rewrites: supervise::rewrites(role.map_or(&[], |r| r.rewrites), &cli.rewrites)?,
                 group: cli.group,
                 grace: cli.grace,
@@ -134,6 +146,56 @@ fn run(cli: Cli, original_mask: &sys::SigSet) -> Result<i32> {
             }
         }
     }
+}
+
+/// The migrations, as the role's user (`pulp-manage-db` refuses to run as root).
+fn migrate_phase(
+    cli: &Cli,
+    values: &conf::Values,
+    role_user: Option<&str>,
+    force: bool,
+    original_mask: &sys::SigSet,
+) -> Result<migrate::Outcome> {
+    let command: Vec<std::ffi::OsString> = cli
+        .common
+        .migrate_command
+        .split_whitespace()
+        .map(Into::into)
+        .collect();
+    let version_file = cli.common.version_file.clone().or_else(|| {
+        let default = Path::new("/etc/pulp-init/version");
+        default.exists().then(|| default.to_path_buf())
+    });
+    let fingerprint = migrate::fingerprint(
+        std::env::var("PULP_INIT_MIGRATION_FINGERPRINT").ok(),
+        &command,
+        version_file.as_deref(),
+    )?;
+    let user = cli
+        .common
+        .user
+        .as_deref()
+        .or(role_user)
+        .or(roles::find("beat").map(|r| r.user));
+    let service = supervise::Service {
+        argv: command,
+        account: privileges::decide(user)?,
+        rewrites: Vec::new(),
+        group: false,
+        grace: None,
+    };
+    let opts = migrate::Options {
+        force,
+        lease: cli.common.lock_lease,
+        timeout: cli.common.timeout,
+        fingerprint,
+        service,
+    };
+    migrate::migrate(
+        &probe::MongoTarget::from_conf(values)?,
+        &opts,
+        original_mask,
+    )
 }
 
 fn probe_options(cli: &Cli, check: bool) -> probe::Options {

@@ -6,6 +6,8 @@ use crate::supervise::Service;
 use crate::sys::{self, SigSet};
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Once;
 use std::time::Duration;
 
 /// The role's default argv, or the `-- COMMAND` that replaces it.
@@ -81,17 +83,50 @@ pub fn reexec_for_run(original_mask: &SigSet) -> Error {
     ))
 }
 
+/// Where a termination signal goes while a migration runs (0: nowhere, exit instead).
+static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
+/// The last termination signal forwarded (0: none).
+static RECEIVED: AtomicI32 = AtomicI32::new(0);
+static WATCHING: Once = Once::new();
+
 /// Until the service runs, SIGTERM, SIGINT, SIGHUP or SIGQUIT end pulp-init at once with
-/// 128+N (`docker stop` during start-up must not wait for a probe deadline).
+/// 128+N (`docker stop` during start-up must not wait for a probe deadline) — unless a
+/// migration is running: then it gets the signal, and pulp-init stops after it.
 pub fn exit_on_termination_signals() {
-    let set = SigSet::of(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT]);
-    std::thread::spawn(move || loop {
-        if let Some(sig) = sys::wait_signal(&set, Duration::from_secs(3600)) {
-            log::warn!(
-                "{} received before the service started: exiting",
-                sys::signal_name(sig)
-            );
-            std::process::exit(128 + sig);
-        }
+    WATCHING.call_once(|| {
+        let set = SigSet::of(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT]);
+        std::thread::spawn(move || loop {
+            let Some(sig) = sys::wait_signal(&set, Duration::from_secs(3600)) else {
+                continue;
+            };
+            let target = FORWARD_TO.load(Ordering::SeqCst);
+            if target > 0 {
+                RECEIVED.store(sig, Ordering::SeqCst);
+                log::warn!(
+                    "{} received: forwarding it to the migration (pid {target})",
+                    sys::signal_name(sig)
+                );
+                let _ = sys::kill(target, sig);
+            } else {
+                log::warn!(
+                    "{} received before the service started: exiting",
+                    sys::signal_name(sig)
+                );
+                std::process::exit(128 + sig);
+            }
+        });
     });
+}
+
+/// Termination signals go to `pid` from now on (0: back to exiting).
+pub fn forward_termination_to(pid: i32) {
+    FORWARD_TO.store(pid, Ordering::SeqCst);
+}
+
+/// The termination signal that was forwarded to a migration, if any.
+pub fn termination_received() -> Option<i32> {
+    match RECEIVED.load(Ordering::SeqCst) {
+        0 => None,
+        sig => Some(sig),
+    }
 }

@@ -105,7 +105,7 @@ impl MongoTarget {
         if !reachable {
             return first_failure.unwrap_or_else(|| Seen::Other("no seeds".into()));
         }
-        let client = match mongodb::Client::with_options(self.options(timeout)) {
+        let client = match self.client(timeout) {
             Ok(c) => c,
             Err(e) => return self.classify(&e),
         };
@@ -133,6 +133,11 @@ impl MongoTarget {
             )),
             Err(e) => self.classify(&e),
         }
+    }
+
+    /// A client with the settings Pulp uses, `timeout` for server selection and connect.
+    pub fn client(&self, timeout: Duration) -> mongodb::error::Result<mongodb::Client> {
+        mongodb::Client::with_options(self.options(timeout))
     }
 
     fn options(&self, timeout: Duration) -> ClientOptions {

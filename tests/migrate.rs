@@ -1,0 +1,314 @@
+//! Migrations exactly once, against SecantusDB through the real driver, with a stand-in
+//! for pulp-manage-db (tests/apps/migrate.py) that records every run in MongoDB.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use std::process::Command;
+use std::time::Duration;
+
+fn python() -> String {
+    let venv = std::env::var("PULP_INIT_VENV").unwrap_or_else(|_| "/opt/pulp-init-venv".into());
+    format!("{venv}/bin/python")
+}
+
+fn program() -> String {
+    repo()
+        .join("tests/apps/migrate.py")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+struct Db {
+    mongo: Mongo,
+    conf: Conf,
+}
+
+impl Db {
+    fn new() -> Db {
+        let mongo = Mongo::start();
+        let conf = Conf::new(&format!("[database]\nseeds: 127.0.0.1:{}\n", mongo.port));
+        Db { mongo, conf }
+    }
+
+    fn url(&self) -> String {
+        format!("mongodb://127.0.0.1:{}/", self.mongo.port)
+    }
+
+    /// `pulp-init migrate` with the stand-in, as root, and `env`.
+    fn migrate(&self, extra: &[&str], env: &[(&str, &str)]) -> Command {
+        let command = format!("{} {}", python(), program());
+        let mut args = vec![
+            "migrate",
+            "--conf",
+            self.conf.arg(),
+            "--user",
+            "root",
+            "--migrate-command",
+            &command,
+        ];
+        args.extend_from_slice(extra);
+        let mut c = pulp_init(&args);
+        c.env("TEST_MONGO_URL", self.url())
+            .env("PULP_INIT_MIGRATION_FINGERPRINT", "pulp-2.21.5-1")
+            .envs(env.iter().copied());
+        c
+    }
+
+    fn query(&self, what: &str) -> String {
+        let out = Command::new(python())
+            .arg(program())
+            .arg(what)
+            .env("TEST_MONGO_URL", self.url())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// (started, finished) migration runs.
+    fn runs(&self) -> (u32, u32) {
+        let text = self.query("runs");
+        let (a, b) = text.split_once(' ').unwrap();
+        (a.parse().unwrap(), b.parse().unwrap())
+    }
+}
+
+#[test]
+fn runs_once_skips_a_restart_and_runs_again_for_a_new_fingerprint() {
+    let db = Db::new();
+    let first = run(db.migrate(&[], &[]));
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    assert!(
+        first.stderr.contains("migrations: running"),
+        "{}",
+        first.stderr
+    );
+    assert!(
+        first.stderr.contains("migrations: done in"),
+        "{}",
+        first.stderr
+    );
+    // Its output streams through pulp-init's.
+    assert!(
+        first.stdout.contains("migration ") && first.stdout.contains("exits 0"),
+        "{}",
+        first.stdout
+    );
+    assert_eq!(db.runs(), (1, 1));
+
+    let restart = run(db.migrate(&[], &[]));
+    assert_eq!(restart.code, Some(0), "{}", restart.stderr);
+    assert!(
+        restart
+            .stderr
+            .contains("migrations: skipped: already done for fingerprint pulp-2.21.5-1"),
+        "{}",
+        restart.stderr
+    );
+    assert_eq!(db.runs(), (1, 1));
+
+    let upgrade = run(db.migrate(&[], &[("PULP_INIT_MIGRATION_FINGERPRINT", "pulp-2.21.6-1")]));
+    assert_eq!(upgrade.code, Some(0), "{}", upgrade.stderr);
+    assert_eq!(db.runs(), (2, 2));
+    assert_eq!(db.query("records"), "2");
+
+    let forced = run(db.migrate(&["--force"], &[]));
+    assert_eq!(forced.code, Some(0), "{}", forced.stderr);
+    assert!(forced.stderr.contains("forced"), "{}", forced.stderr);
+    assert_eq!(db.runs(), (3, 3));
+    assert_eq!(db.query("lock"), "free");
+}
+
+#[test]
+fn five_beats_started_together_run_it_exactly_once() {
+    let db = Db::new();
+    let beats: Vec<Running> = (0..5)
+        .map(|_| Running::spawn(db.migrate(&[], &[("MIGRATE_SLEEP", "2")])))
+        .collect();
+    let results: Vec<_> = beats
+        .into_iter()
+        .map(|b| b.finish(Duration::from_secs(60)))
+        .collect();
+    for (code, _, _, out) in &results {
+        assert_eq!(*code, Some(0), "{out}");
+    }
+    assert_eq!(db.runs(), (1, 1));
+    let ran = results
+        .iter()
+        .filter(|r| r.3.contains("migrations: done in"))
+        .count();
+    let waited = results
+        .iter()
+        .filter(|r| r.3.contains("migrations: waiting:"))
+        .count();
+    let skipped = results
+        .iter()
+        .filter(|r| r.3.contains("migrations: skipped"))
+        .count();
+    assert_eq!((ran, skipped), (1, 4));
+    assert!(waited >= 1, "nobody waited for the holder");
+    assert_eq!(db.query("lock"), "free");
+}
+
+#[test]
+fn a_holder_killed_mid_migration_is_replaced_once_its_lease_expires() {
+    let db = Db::new();
+    // The holder is PID 1 of its own namespace: SIGKILL to it ends the migration too, as
+    // when a node dies.
+    let command = format!("{} {}", python(), program());
+    let mut c = Command::new("unshare");
+    c.args(["--pid", "--fork", "--mount-proc", "--kill-child", BIN])
+        .args([
+            "migrate",
+            "--conf",
+            db.conf.arg(),
+            "--user",
+            "root",
+            "--lock-lease",
+            "3s",
+        ])
+        .args(["--migrate-command", &command])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TEST_MONGO_URL", db.url())
+        .env("PULP_INIT_MIGRATION_FINGERPRINT", "fp")
+        .env("MIGRATE_SLEEP", "60");
+    let holder = Running::spawn(c);
+    holder.wait_for_stderr("migration ", Duration::from_secs(20));
+    assert_ne!(db.query("lock"), "free");
+    let ns = holder.child.id();
+    let init: i32 = std::fs::read_to_string(format!("/proc/{ns}/task/{ns}/children"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(unsafe { libc::kill(init, libc::SIGKILL) }, 0);
+    let (_, _, _, _) = holder.finish(Duration::from_secs(10));
+    assert_eq!(db.runs(), (1, 0));
+    assert_ne!(
+        db.query("lock"),
+        "free",
+        "a killed holder cannot release its lock"
+    );
+
+    let next = run(db.migrate(
+        &["--lock-lease", "3s"],
+        &[("PULP_INIT_MIGRATION_FINGERPRINT", "fp")],
+    ));
+    assert_eq!(next.code, Some(0), "{}", next.stderr);
+    assert!(
+        next.stderr.contains("migrations: waiting:"),
+        "{}",
+        next.stderr
+    );
+    assert!(
+        next.stderr.contains("migrations: done in"),
+        "{}",
+        next.stderr
+    );
+    assert_eq!(db.runs(), (2, 1));
+    assert_eq!(db.query("lock"), "free");
+}
+
+#[test]
+fn a_failed_migration_is_not_recorded_and_runs_again_next_time() {
+    let db = Db::new();
+    let failed = run(db.migrate(&[], &[("MIGRATE_EXIT", "3")]));
+    assert_eq!(failed.code, Some(3), "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("failed with exit status 3"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(db.query("records"), "0");
+    assert_eq!(db.query("lock"), "free");
+
+    let again = run(db.migrate(&[], &[]));
+    assert_eq!(again.code, Some(0), "{}", again.stderr);
+    assert!(!again.stderr.contains("waiting"), "{}", again.stderr);
+    assert_eq!(db.runs(), (2, 1));
+    assert_eq!(db.query("records"), "1");
+}
+
+#[test]
+fn exit_70_means_workers_still_running_and_is_retried() {
+    let db = Db::new();
+    let out = run(db.migrate(&["--timeout", "30s"], &[("MIGRATE_EXIT_FIRST", "70")]));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("exited 70: Pulp workers are still running"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(db.runs(), (2, 1));
+
+    let db = Db::new();
+    let out = run(db.migrate(&["--timeout", "1s"], &[("MIGRATE_EXIT", "70")]));
+    assert_eq!(out.code, Some(75), "{}", out.stderr);
+    assert_eq!(db.query("records"), "0");
+    assert_eq!(db.query("lock"), "free");
+}
+
+#[test]
+fn sigterm_during_the_migration_is_forwarded_and_the_lock_released() {
+    let db = Db::new();
+    let running = Running::spawn(db.migrate(&[], &[("MIGRATE_SLEEP", "60")]));
+    running.wait_for_stderr("migrations: running", Duration::from_secs(20));
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while !running.stdout().contains("started") {
+        assert!(std::time::Instant::now() < until, "{}", running.stderr());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid = i32::try_from(running.child.id()).unwrap();
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let (code, _, _, out) = running.finish(Duration::from_secs(20));
+    assert_eq!(code, Some(143), "{out}");
+    assert!(out.contains("got signal 15"), "{out}");
+    assert!(out.contains("lock released"), "{out}");
+    assert_eq!(db.query("lock"), "free");
+    assert_eq!(db.query("records"), "0");
+}
+
+#[test]
+fn the_beat_role_migrates_before_its_command_and_skips_on_restart() {
+    let db = Db::new();
+    let broker = AmqpHeaderResponder::start();
+    let conf = Conf::new(&format!(
+        "[database]\nseeds: 127.0.0.1:{}\n[tasks]\nbroker_url: qpid://guest@127.0.0.1:{}/\n",
+        db.mongo.port, broker.port
+    ));
+    let command = format!("{} {}", python(), program());
+    for expected in ["migrations: done in", "migrations: skipped"] {
+        let mut c = pulp_init(&[
+            "--role",
+            "beat",
+            "--user",
+            "root",
+            "--conf",
+            conf.arg(),
+            "--migrate-command",
+            &command,
+            "--",
+            "sh",
+            "-c",
+            "echo beat runs",
+        ]);
+        c.env("TEST_MONGO_URL", db.url())
+            .env("PULP_INIT_MIGRATION_FINGERPRINT", "fp");
+        let out = run(c);
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        assert!(out.stderr.contains(expected), "{}", out.stderr);
+        assert!(out.stdout.contains("beat runs"), "{}", out.stdout);
+    }
+    assert_eq!(db.runs(), (1, 1));
+}
