@@ -85,7 +85,7 @@ until grep -q ' ready\.' "$log"; do
   if ((SECONDS > deadline)) || ! kill -0 "$init_ns" 2>/dev/null; then cat "$log"; exit 1; fi
   sleep 0.1
 done
-pid1=$(cat "/proc/$init_ns/task/$init_ns/children")
+read -r pid1 _ <"/proc/$init_ns/task/$init_ns/children"
 grep -E '^pulp-init|ready\.' "$log"
 echo
 echo "== PID 1 of the namespace is pulp-init (host pid $pid1): $(tr '\0' ' ' <"/proc/$pid1/cmdline" | cut -c1-60)..."
@@ -100,3 +100,13 @@ wait "$init_ns" && status=0 || status=$?
 init_ns=
 grep -E 'Warm shutdown|^pulp-init: info: (forwarding|celery)' "$log"
 echo "container exit status: $status"
+echo
+echo "== beat: migrations once. A stand-in for pulp-manage-db (tests/apps/migrate.py, which"
+echo "   records its runs in MongoDB) runs under the lock; the second start skips it"
+for start in first second; do
+  echo "-- $start start of the beat role"
+  PATH="$venv/bin:$PATH" TEST_MONGO_URL="mongodb://pulp:hunter2@127.0.0.1:$mongo_port/pulp_database" \
+    PULP_INIT_MIGRATION_FINGERPRINT=pulp-2.21.5-demo \
+    "$bin" --role beat --user root --migrate-command "$venv/bin/python $PWD/tests/apps/migrate.py" \
+    -- sh -c 'echo "(celery beat would start here)"'
+done
