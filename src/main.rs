@@ -77,28 +77,16 @@ fn run(cli: Cli, original_mask: &sys::SigSet) -> Result<i32> {
             print!("{}", roles::table());
             Ok(0)
         }
-        Some(Command::Wait) => {
+        Some(cmd @ (Command::Wait | Command::Check)) => {
             run::exit_on_termination_signals();
-            let opts = probe_options(&cli, false);
-            probe::wait(
-                probe::dependencies(&conf::read_values(&conf_path)?, true, true)?,
-                &opts,
-            )
-            .map(|()| 0)
+            let opts = probe_options(&cli, matches!(cmd, Command::Check));
+            let deps = probe::dependencies(&conf::read_values(&conf_path)?, true, true)?;
+            probe::wait(deps, &opts).map(|()| 0)
         }
         Some(Command::Migrate { force }) => {
             run::exit_on_termination_signals();
             let values = conf::read_values(&conf_path)?;
             migrate_phase(&cli, &values, None, *force, original_mask).map(|_| 0)
-        }
-        Some(Command::Check) => {
-            run::exit_on_termination_signals();
-            let opts = probe_options(&cli, true);
-            probe::wait(
-                probe::dependencies(&conf::read_values(&conf_path)?, true, true)?,
-                &opts,
-            )
-            .map(|()| 0)
         }
         None => {
             let role = cli.role.as_deref().and_then(roles::find);

@@ -183,14 +183,7 @@ fn a_holder_killed_mid_migration_is_replaced_once_its_lease_expires() {
     let holder = Running::spawn(c);
     holder.wait_for_stderr("migration ", Duration::from_secs(20));
     assert_ne!(db.query("lock"), "free");
-    let ns = holder.child.id();
-    let init: i32 = std::fs::read_to_string(format!("/proc/{ns}/task/{ns}/children"))
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let init = init_pid(holder.child.id());
     assert_eq!(unsafe { libc::kill(init, libc::SIGKILL) }, 0);
     let (_, _, _, _) = holder.finish(Duration::from_secs(10));
     assert_eq!(db.runs(), (1, 0));

@@ -17,37 +17,21 @@ fn apps() -> std::path::PathBuf {
     repo().join("tests/apps")
 }
 
-/// pulp-init as PID 1 of a new PID namespace, running `args`.
-fn as_pid1(args: &[&str]) -> Command {
-    let mut c = Command::new("unshare");
-    c.args(["--pid", "--fork", "--mount-proc", "--kill-child", BIN])
-        .args(args)
-        .env_clear()
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                venv_bin(""),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .env("HOME", "/tmp")
-        .env("PYTHONPATH", apps().join("celery"))
-        .current_dir(apps().join("celery"));
+/// pulp-init as PID 1 of a new PID namespace, with the venv and the test app.
+fn as_pid1_with_apps(args: &[&str]) -> Command {
+    let mut c = as_pid1(args);
+    c.env(
+        "PATH",
+        format!(
+            "{}:{}",
+            venv_bin(""),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+    )
+    .env("HOME", "/tmp")
+    .env("PYTHONPATH", apps().join("celery"))
+    .current_dir(apps().join("celery"));
     c
-}
-
-fn init_pid(unshare: u32) -> i32 {
-    let until = Instant::now() + Duration::from_secs(10);
-    loop {
-        let kids = std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
-            .unwrap_or_default();
-        if let Some(pid) = kids.split_whitespace().next() {
-            return pid.parse().unwrap();
-        }
-        assert!(Instant::now() < until, "pulp-init did not start");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 fn sigterm(pid: i32) {
@@ -60,7 +44,7 @@ fn celery_worker_and_beat_stop_cleanly_on_sigterm_to_pid1() {
     let broker = format!("amqp://guest:guest@127.0.0.1:{}//", rabbit.port);
 
     // The resource manager's own command line, with the test app instead of Pulp's.
-    let mut cmd = as_pid1(&[
+    let mut cmd = as_pid1_with_apps(&[
         "--role",
         "resource_manager",
         "--user",
@@ -132,7 +116,7 @@ fn celery_worker_and_beat_stop_cleanly_on_sigterm_to_pid1() {
     // Beat, with its schedule in a scratch directory.
     let work = tempfile::tempdir().unwrap();
     let schedule = work.path().join("celerybeat-schedule");
-    let mut cmd = as_pid1(&[
+    let mut cmd = as_pid1_with_apps(&[
         "--role",
         "beat",
         "--user",
@@ -172,7 +156,7 @@ fn celery_worker_and_beat_stop_cleanly_on_sigterm_to_pid1() {
 fn celery_worker_role_gets_sigquit_for_sigterm_as_pulps_manage_workers_sends() {
     let rabbit = Rabbit::start();
     let broker = format!("amqp://guest:guest@127.0.0.1:{}//", rabbit.port);
-    let mut cmd = as_pid1(&[
+    let mut cmd = as_pid1_with_apps(&[
         "--role",
         "worker",
         "--user",
@@ -216,7 +200,7 @@ fn apache_stops_gracefully_when_pid1_gets_sigterm() {
     std::fs::create_dir(dir.path().join("htdocs")).unwrap();
     std::fs::write(dir.path().join("htdocs/index.html"), "pulp\n").unwrap();
     let port = free_port();
-    let mut cmd = as_pid1(&[
+    let mut cmd = as_pid1_with_apps(&[
         "--role",
         "apache",
         "--skip-config",

@@ -8,28 +8,6 @@ use common::*;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// `unshare --pid --fork --mount-proc pulp-init ARGS`: pulp-init is PID 1 inside.
-fn as_pid1(args: &[&str]) -> Command {
-    let mut c = Command::new("unshare");
-    c.args(["--pid", "--fork", "--mount-proc", "--kill-child", BIN])
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    c
-}
-
-/// The host pid of pulp-init (unshare's child) once it is up.
-fn init_pid(unshare_pid: u32) -> i32 {
-    let until = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(pid) = children(i32::try_from(unshare_pid).unwrap()).first() {
-            return *pid;
-        }
-        assert!(Instant::now() < until, "pulp-init did not start");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// Direct children of `pid` and their states, from the host's /proc.
 fn children_with_state(pid: i32) -> Vec<(i32, char)> {
     let mut out = Vec::new();

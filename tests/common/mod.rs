@@ -317,3 +317,29 @@ impl Running {
         }
     }
 }
+
+/// `unshare --pid --fork --mount-proc pulp-init ARGS`: pulp-init is PID 1 inside, with a
+/// clean environment (PATH kept).
+pub fn as_pid1(args: &[&str]) -> Command {
+    let mut c = Command::new("unshare");
+    c.args(["--pid", "--fork", "--mount-proc", "--kill-child", BIN])
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    c
+}
+
+/// The host pid of the first child of `parent` (pulp-init, for an `unshare` parent), once
+/// it exists.
+pub fn init_pid(parent: u32) -> i32 {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let kids = std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children"))
+            .unwrap_or_default();
+        if let Some(pid) = kids.split_whitespace().next() {
+            return pid.parse().unwrap();
+        }
+        assert!(Instant::now() < until, "pulp-init did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
