@@ -40,7 +40,9 @@ environment value; 69 a dependency was not ready by the deadline; 70 internal er
 /// Entrypoint and PID 1 for Pulp 2 containers.
 ///
 /// With --role: applies the environment to server.conf, waits for MongoDB and the broker,
-/// then runs the role's command (or COMMAND after `--`). Without a role: runs COMMAND.
+/// runs the migrations once (beat), then runs the role's command (or COMMAND after `--`) as
+/// the role's user. Without a role: runs COMMAND, like tini. As PID 1 pulp-init supervises
+/// the command (forwards signals, reaps zombies, exits with its status); otherwise it execs it.
 #[derive(Debug, Parser)]
 #[command(
     name = "pulp-init",
@@ -118,7 +120,7 @@ pub struct Common {
     )]
     pub conf: PathBuf,
 
-    /// Overall deadline for the dependencies (e.g. 60s, 500ms, 2m).
+    /// Overall deadline for the dependencies and for the migration lock (e.g. 60s, 500ms, 2m).
     #[arg(long, global = true, env = "PULP_INIT_TIMEOUT", default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
 
