@@ -202,14 +202,23 @@ async fn run_once(target: &MongoTarget, opts: &Options, original_mask: &SigSet) 
         .first()
         .map(|c| c.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let started_waiting = Instant::now();
     let mut announced_wait = false;
+    let waited = |announced: bool| {
+        if announced {
+            format!(", after waiting {}", human(started_waiting.elapsed()))
+        } else {
+            String::new()
+        }
+    };
     loop {
         if !opts.force {
             if let Some(r) = record(&coll, &opts.fingerprint).await? {
                 log::info!(
-                    "migrations: skipped: already done for fingerprint {} ({})",
+                    "migrations: skipped: already done for fingerprint {} ({}{})",
                     opts.fingerprint,
-                    describe_record(&r)
+                    describe_record(&r),
+                    waited(announced_wait)
                 );
                 return Ok(Outcome::Skipped);
             }
@@ -242,17 +251,19 @@ async fn run_once(target: &MongoTarget, opts: &Options, original_mask: &SigSet) 
             if let Some(r) = record(&coll, &opts.fingerprint).await? {
                 release(&coll, &me).await;
                 log::info!(
-                    "migrations: skipped: done meanwhile for fingerprint {} ({})",
+                    "migrations: skipped: done meanwhile for fingerprint {} ({}{})",
                     opts.fingerprint,
-                    describe_record(&r)
+                    describe_record(&r),
+                    waited(announced_wait)
                 );
                 return Ok(Outcome::Skipped);
             }
         }
         log::info!(
-            "migrations: running {name} (fingerprint {}{})",
+            "migrations: running {name} (fingerprint {}{}{})",
             opts.fingerprint,
-            if opts.force { ", forced" } else { "" }
+            if opts.force { ", forced" } else { "" },
+            waited(announced_wait)
         );
         let started = Instant::now();
         let code = run_command(&coll, &me, opts, original_mask).await;
