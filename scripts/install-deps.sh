@@ -38,6 +38,7 @@ declare -A PROBE=(
   [coreutils]=/usr/bin/timeout
   [ca-certificates]=""
   [file]=/usr/bin/file
+  [openssl]=/usr/bin/openssl
 )
 
 missing=()

@@ -232,6 +232,8 @@ fn config_phase(path: &Path, diff_only: bool) -> Result<()> {
             match reason {
                 conf::InPlaceReason::MountPoint => "it is a mount point, rename cannot replace it",
                 conf::InPlaceReason::OwnerNotPreservable => "a new file could not keep its owner",
+                conf::InPlaceReason::DirectoryNotWritable =>
+                    "its directory is not writable, the file is",
             }
         ),
     }

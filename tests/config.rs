@@ -598,3 +598,29 @@ fn a_read_only_conf_fails_with_73_only_when_a_change_is_needed() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("up to date"));
 }
+
+#[test]
+fn a_writable_conf_in_a_read_only_directory_is_rewritten_in_place() {
+    // OpenShift runs the image as an arbitrary uid: /etc/pulp is root's, server.conf is
+    // group-writable. The temp file cannot be created next to it.
+    let dir = tempfile::tempdir().unwrap();
+    let etc = dir.path().join("etc-pulp");
+    fs::create_dir(&etc).unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&etc, fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = etc.join("server.conf");
+    fs::write(&conf, fixture("pulp-2.14.3.conf")).unwrap();
+    fs::set_permissions(&conf, fs::Permissions::from_mode(0o666)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid", "1000123", "--regid", "0", "--clear-groups", BIN])
+        .args(["config", "--conf", conf.to_str().unwrap()])
+        .env_clear()
+        .env("DB_SERVICE_HOST", "db")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("its directory is not writable"), "{err}");
+    assert_eq!(python_read(&conf)["database"]["seeds"], "db:27017");
+    assert_eq!(fs::read_dir(&etc).unwrap().count(), 1);
+}

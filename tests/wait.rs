@@ -360,3 +360,69 @@ fn sigterm_or_sigint_during_the_wait_ends_pulp_init_at_once() {
         );
     }
 }
+
+/// A CA and a server certificate for 127.0.0.1 and localhost, made with openssl.
+fn certificates(dir: &std::path::Path) {
+    let sh = r#"set -e
+openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca
+openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > san
+openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san
+openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.pem -days 2 -subj /CN=other-ca
+"#;
+    let out = std::process::Command::new("sh")
+        .args(["-c", sh])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn mongodb_over_tls_is_checked_with_the_configured_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    certificates(dir.path());
+    let mongo = Mongo::start_tls(
+        &dir.path().join("server.pem"),
+        &dir.path().join("server.key"),
+    );
+    let broker = AmqpHeaderResponder::start();
+    let broker_url = format!("qpid://guest@127.0.0.1:{}/", broker.port);
+    let seeds = format!("127.0.0.1:{}", mongo.port);
+    let ca = |file: &str| format!("ssl: true\nca_path: {}", dir.path().join(file).display());
+
+    let good = Conf::with(&seeds, &broker_url, &ca("ca.pem"));
+    let out = run(pulp_init(&[
+        "check",
+        "--conf",
+        good.arg(),
+        "--attempt-timeout",
+        "3s",
+    ]));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stderr.contains("tls): ready after"), "{}", out.stderr);
+
+    let unverified = Conf::with(&seeds, &broker_url, "ssl: true\nverify_ssl: false");
+    let out = run(pulp_init(&[
+        "check",
+        "--conf",
+        unverified.arg(),
+        "--attempt-timeout",
+        "3s",
+    ]));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+
+    let wrong_ca = Conf::with(&seeds, &broker_url, &ca("other.pem"));
+    let out = run(pulp_init(&["check", "--conf", wrong_ca.arg()]));
+    assert_eq!(out.code, Some(69), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("last seen: TLS failure: "),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("UnknownIssuer"), "{}", out.stderr);
+}

@@ -23,6 +23,7 @@ pub enum Method {
 pub enum InPlaceReason {
     MountPoint,
     OwnerNotPreservable,
+    DirectoryNotWritable,
 }
 
 pub fn write(path: &Path, contents: &[u8]) -> io::Result<Method> {
@@ -46,7 +47,18 @@ pub fn write_with(
     let dir = target.parent().unwrap_or(Path::new("/"));
     let tmp = temp_path(dir, &target);
     let result = (|| {
-        let mut f = create_temp(&tmp, meta.mode())?;
+        let mut f = match create_temp(&tmp, meta.mode()) {
+            Ok(f) => f,
+            // A writable file in a directory we may not write (an image's /etc/pulp under
+            // OpenShift's arbitrary uid): it can only be rewritten in place.
+            Err(e)
+                if e.kind() == io::ErrorKind::PermissionDenied
+                    || e.raw_os_error() == Some(libc::EROFS) =>
+            {
+                return Ok(Some(InPlaceReason::DirectoryNotWritable));
+            }
+            Err(e) => return Err(e),
+        };
         if let Err(e) = fchown(&f, meta.uid(), meta.gid()) {
             if e.raw_os_error() == Some(libc::EPERM) {
                 return Ok(Some(InPlaceReason::OwnerNotPreservable));

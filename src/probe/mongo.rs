@@ -87,6 +87,7 @@ impl MongoTarget {
     }
 
     pub async fn attempt(&self, timeout: Duration) -> Seen {
+        let started = std::time::Instant::now();
         // The driver answers "nothing listening" only after its whole server selection
         // timeout; a plain connect tells at once, and tells DNS from refused.
         let mut reachable = false;
@@ -105,7 +106,10 @@ impl MongoTarget {
         if !reachable {
             return first_failure.unwrap_or_else(|| Seen::Other("no seeds".into()));
         }
-        let client = match self.client(timeout) {
+        // The driver must give up before the attempt's own timeout does, or its reason
+        // (a TLS handshake error, "no primary") is lost behind a plain "timed out".
+        let left = timeout.saturating_sub(started.elapsed());
+        let client = match self.client(left.mul_f64(0.8)) {
             Ok(c) => c,
             Err(e) => return self.classify(&e),
         };
@@ -180,7 +184,7 @@ impl MongoTarget {
     }
 
     fn classify(&self, e: &mongodb::error::Error) -> Seen {
-        let text = e.to_string();
+        let text = server_error(&e.to_string());
         let lower = text.to_lowercase();
         match e.kind.as_ref() {
             ErrorKind::Authentication { .. } => Seen::Auth(first_line(&text)),
@@ -232,6 +236,23 @@ impl MongoTarget {
     }
 }
 
+/// A server-selection error names the topology; the server's own error inside it is the
+/// part worth reading ("invalid peer certificate: UnknownIssuer").
+fn server_error(text: &str) -> String {
+    let Some(start) = text
+        .find(", Error: Kind: ")
+        .map(|i| i + ", Error: Kind: ".len())
+    else {
+        return text.to_string();
+    };
+    let rest = &text[start..];
+    let end = rest
+        .find(", labels:")
+        .or_else(|| rest.find(" }"))
+        .unwrap_or(rest.len());
+    rest[..end].to_string()
+}
+
 fn first_line(s: &str) -> String {
     let line = s.lines().next().unwrap_or("");
     if line.len() > 300 {
@@ -280,6 +301,16 @@ fn parse_seeds(text: &str) -> std::result::Result<Vec<(String, u16)>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_servers_own_error_is_kept() {
+        let text = "Kind: Server selection timeout: No available servers. Topology: { Type: Unknown, Servers: [ { Address: 127.0.0.1:1, Type: Unknown, Error: Kind: I/O error: invalid peer certificate: UnknownIssuer, labels: {}, source: None } ] }";
+        assert_eq!(
+            server_error(text),
+            "I/O error: invalid peer certificate: UnknownIssuer"
+        );
+        assert_eq!(server_error("plain"), "plain");
+    }
 
     #[test]
     fn seeds_as_pulp_writes_them() {

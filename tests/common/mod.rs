@@ -52,12 +52,31 @@ impl Mongo {
     }
 
     pub fn start_on(port: u16, auth: Option<(&str, &str, &str)>) -> Mongo {
+        Self::start_with(port, auth, &[])
+    }
+
+    /// With TLS: the server's certificate chain and key (PEM files).
+    pub fn start_tls(cert: &Path, key: &Path) -> Mongo {
+        let args = [
+            "--tls-cert-file",
+            cert.to_str().unwrap(),
+            "--tls-key-file",
+            key.to_str().unwrap(),
+        ];
+        Self::start_with(free_port(), None, &args)
+    }
+
+    fn start_with(port: u16, auth: Option<(&str, &str, &str)>, extra: &[&str]) -> Mongo {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().to_str().unwrap().to_string();
         let p = port.to_string();
         let mut args = vec!["start", d.as_str(), p.as_str()];
         if let Some((u, pw, db)) = auth {
             args.extend(["--auth", u, pw, db]);
+        }
+        if !extra.is_empty() {
+            args.push("--");
+            args.extend_from_slice(extra);
         }
         script("mongo.sh", &args);
         Mongo { port, dir }
