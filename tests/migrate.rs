@@ -305,3 +305,28 @@ fn the_beat_role_migrates_before_its_command_and_skips_on_restart() {
     }
     assert_eq!(db.runs(), (1, 1));
 }
+
+#[test]
+fn waiting_for_a_held_lock_ends_at_the_deadline_with_75() {
+    let db = Db::new();
+    let holder = Running::spawn(db.migrate(&[], &[("MIGRATE_SLEEP", "30")]));
+    holder.wait_for_stderr("migrations: running", Duration::from_secs(20));
+    let waiter = run(db.migrate(&["--timeout", "2s"], &[]));
+    assert_eq!(waiter.code, Some(75), "{}", waiter.stderr);
+    assert!(
+        waiter.stderr.contains("migrations: waiting:"),
+        "{}",
+        waiter.stderr
+    );
+    assert!(waiter.stderr.contains("still held by"), "{}", waiter.stderr);
+    assert!(
+        waiter.elapsed < Duration::from_secs(10),
+        "{:?}",
+        waiter.elapsed
+    );
+    let pid = i32::try_from(holder.child.id()).unwrap();
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let (code, _, _, out) = holder.finish(Duration::from_secs(20));
+    assert_eq!(code, Some(143), "{out}");
+    assert_eq!(db.query("lock"), "free");
+}
