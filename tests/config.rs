@@ -2,12 +2,13 @@
 //! judge of what Pulp reads, bad input, secrets, atomic and in-place writes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::{has, BIN};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-const BIN: &str = env!("CARGO_BIN_EXE_pulp-init");
 
 fn fixture(name: &str) -> String {
     fs::read_to_string(
@@ -407,22 +408,19 @@ fn secrets_never_reach_a_log_line_or_a_diff() {
     );
     assert!(diff.status.success());
     let shown = String::from_utf8_lossy(&diff.stdout).into_owned() + &stderr(&diff);
-    assert!(shown.contains("+password: <redacted>"), "{shown}");
-    assert!(shown.contains("amqp://guest:***@mq:5672//"), "{shown}");
+    has(&shown, "+password: <redacted>");
+    has(&shown, "amqp://guest:***@mq:5672//");
     let run = config(&s.path, &env);
     assert!(run.status.success());
     let logged = String::from_utf8_lossy(&run.stdout).into_owned() + &stderr(&run);
-    assert!(
-        logged.contains("set [database] password = <redacted>"),
-        "{logged}"
-    );
+    has(&logged, "set [database] password = <redacted>");
     // Changing a secret again shows neither the old nor the new one.
     let again = pulp_init(
         &["config", "--diff", "--conf", s.path.to_str().unwrap()],
         &[("PULP__SERVER__DEFAULT_PASSWORD", "Other-5")],
     );
     let again = String::from_utf8_lossy(&again.stdout).into_owned() + &stderr(&again);
-    assert!(again.contains("-default_password: <redacted>"), "{again}");
+    has(&again, "-default_password: <redacted>");
     for text in [&shown, &logged, &again] {
         for secret in [
             "FileSecret-7731",
@@ -448,7 +446,7 @@ fn diff_writes_nothing() {
     );
     assert!(out.status.success());
     let diff = String::from_utf8(out.stdout).unwrap();
-    assert!(diff.contains("\n+seeds: db:27017\n"), "{diff}");
+    has(&diff, "\n+seeds: db:27017\n");
     assert!(diff.starts_with("--- "), "{diff}");
     assert_eq!(fs::read_to_string(&s.path).unwrap(), original);
 }
@@ -559,8 +557,8 @@ fn a_bind_mounted_conf_is_rewritten_in_place() {
     );
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("rewritten in place"), "{err}");
-    assert!(err.contains("mount point"), "{err}");
+    has(&err, "rewritten in place");
+    has(&err, "mount point");
     // The host's file got the edit; the file under the mount was never touched.
     let edited = fs::read_to_string(&source).unwrap();
     assert!(edited.contains("\nseeds: db.example:27017\n"));
@@ -588,7 +586,7 @@ fn a_read_only_conf_fails_with_73_only_when_a_change_is_needed() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(73), "{err}");
     assert!(err.contains(conf.to_str().unwrap()), "{err}");
-    assert!(err.contains("Read-only file system"), "{err}");
+    has(&err, "Read-only file system");
     assert_eq!(fs::read_to_string(&conf).unwrap(), original);
 
     // Already configured: nothing to write, so a read-only file is fine.
@@ -620,7 +618,7 @@ fn a_writable_conf_in_a_read_only_directory_is_rewritten_in_place() {
         .unwrap();
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("its directory is not writable"), "{err}");
+    has(&err, "its directory is not writable");
     assert_eq!(python_read(&conf)["database"]["seeds"], "db:27017");
     assert_eq!(fs::read_dir(&etc).unwrap().count(), 1);
 }

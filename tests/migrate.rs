@@ -85,16 +85,8 @@ fn runs_once_skips_a_restart_and_runs_again_for_a_new_fingerprint() {
     let db = Db::new();
     let first = run(db.migrate(&[], &[]));
     assert_eq!(first.code, Some(0), "{}", first.stderr);
-    assert!(
-        first.stderr.contains("migrations: running"),
-        "{}",
-        first.stderr
-    );
-    assert!(
-        first.stderr.contains("migrations: done in"),
-        "{}",
-        first.stderr
-    );
+    has(&first.stderr, "migrations: running");
+    has(&first.stderr, "migrations: done in");
     // Its output streams through pulp-init's.
     assert!(
         first.stdout.contains("migration ") && first.stdout.contains("exits 0"),
@@ -121,7 +113,7 @@ fn runs_once_skips_a_restart_and_runs_again_for_a_new_fingerprint() {
 
     let forced = run(db.migrate(&["--force"], &[]));
     assert_eq!(forced.code, Some(0), "{}", forced.stderr);
-    assert!(forced.stderr.contains("forced"), "{}", forced.stderr);
+    has(&forced.stderr, "forced");
     assert_eq!(db.runs(), (3, 3));
     assert_eq!(db.query("lock"), "free");
 }
@@ -198,16 +190,8 @@ fn a_holder_killed_mid_migration_is_replaced_once_its_lease_expires() {
         &[("PULP_INIT_MIGRATION_FINGERPRINT", "fp")],
     ));
     assert_eq!(next.code, Some(0), "{}", next.stderr);
-    assert!(
-        next.stderr.contains("migrations: waiting:"),
-        "{}",
-        next.stderr
-    );
-    assert!(
-        next.stderr.contains("migrations: done in"),
-        "{}",
-        next.stderr
-    );
+    has(&next.stderr, "migrations: waiting:");
+    has(&next.stderr, "migrations: done in");
     assert_eq!(db.runs(), (2, 1));
     assert_eq!(db.query("lock"), "free");
 }
@@ -217,11 +201,7 @@ fn a_failed_migration_is_not_recorded_and_runs_again_next_time() {
     let db = Db::new();
     let failed = run(db.migrate(&[], &[("MIGRATE_EXIT", "3")]));
     assert_eq!(failed.code, Some(3), "{}", failed.stderr);
-    assert!(
-        failed.stderr.contains("failed with exit status 3"),
-        "{}",
-        failed.stderr
-    );
+    has(&failed.stderr, "failed with exit status 3");
     assert_eq!(db.query("records"), "0");
     assert_eq!(db.query("lock"), "free");
 
@@ -266,8 +246,8 @@ fn sigterm_during_the_migration_is_forwarded_and_the_lock_released() {
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     let (code, _, _, out) = running.finish(Duration::from_secs(20));
     assert_eq!(code, Some(143), "{out}");
-    assert!(out.contains("got signal 15"), "{out}");
-    assert!(out.contains("lock released"), "{out}");
+    has(&out, "got signal 15");
+    has(&out, "lock released");
     assert_eq!(db.query("lock"), "free");
     assert_eq!(db.query("records"), "0");
 }
@@ -301,7 +281,7 @@ fn the_beat_role_migrates_before_its_command_and_skips_on_restart() {
         let out = run(c);
         assert_eq!(out.code, Some(0), "{}", out.stderr);
         assert!(out.stderr.contains(expected), "{}", out.stderr);
-        assert!(out.stdout.contains("beat runs"), "{}", out.stdout);
+        has(&out.stdout, "beat runs");
     }
     assert_eq!(db.runs(), (1, 1));
 }
@@ -313,12 +293,8 @@ fn waiting_for_a_held_lock_ends_at_the_deadline_with_75() {
     holder.wait_for_stderr("migrations: running", Duration::from_secs(20));
     let waiter = run(db.migrate(&["--timeout", "2s"], &[]));
     assert_eq!(waiter.code, Some(75), "{}", waiter.stderr);
-    assert!(
-        waiter.stderr.contains("migrations: waiting:"),
-        "{}",
-        waiter.stderr
-    );
-    assert!(waiter.stderr.contains("still held by"), "{}", waiter.stderr);
+    has(&waiter.stderr, "migrations: waiting:");
+    has(&waiter.stderr, "still held by");
     assert!(
         waiter.elapsed < Duration::from_secs(10),
         "{:?}",

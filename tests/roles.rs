@@ -101,7 +101,7 @@ fn celery_worker_and_beat_stop_cleanly_on_sigterm_to_pid1() {
     sigterm(init);
     let (code, _, _, stderr) = worker.finish(Duration::from_secs(60));
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(stderr.contains("Warm shutdown"), "{stderr}");
+    has(&stderr, "Warm shutdown");
     // SIGTERM came after "slow task start": the task still ran to its end.
     assert!(
         stderr.contains("slow task done"),
@@ -111,7 +111,7 @@ fn celery_worker_and_beat_stop_cleanly_on_sigterm_to_pid1() {
         stderr.contains("pulp_test_app.slow") && stderr.contains("succeeded"),
         "{stderr}"
     );
-    assert!(stderr.contains("celery exited with 0"), "{stderr}");
+    has(&stderr, "celery exited with 0");
 
     // Beat, with its schedule in a scratch directory.
     let work = tempfile::tempdir().unwrap();
@@ -149,7 +149,7 @@ fn celery_worker_and_beat_stop_cleanly_on_sigterm_to_pid1() {
     sigterm(init);
     let (code, _, _, stderr) = beat.finish(Duration::from_secs(30));
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(stderr.contains("celery exited with 0"), "{stderr}");
+    has(&stderr, "celery exited with 0");
 }
 
 #[test]
@@ -187,11 +187,8 @@ fn celery_worker_role_gets_sigquit_for_sigterm_as_pulps_manage_workers_sends() {
     sigterm(init);
     let (code, _, _, stderr) = worker.finish(Duration::from_secs(60));
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(
-        stderr.contains("forwarding SIGTERM to 2 as SIGQUIT"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("Cold shutdown"), "{stderr}");
+    has(&stderr, "forwarding SIGTERM to 2 as SIGQUIT");
+    has(&stderr, "Cold shutdown");
 }
 
 #[test]
@@ -235,13 +232,6 @@ fn apache_stops_gracefully_when_pid1_gets_sigterm() {
     sigterm(init);
     let (code, _, _, stderr) = httpd.finish(Duration::from_secs(30));
     assert_eq!(code, Some(0), "{stderr}\n{}", log());
-    assert!(
-        stderr.contains("forwarding SIGTERM to 2 as SIGWINCH"),
-        "{stderr}"
-    );
-    assert!(
-        log().contains("caught SIGWINCH, shutting down gracefully"),
-        "{}",
-        log()
-    );
+    has(&stderr, "forwarding SIGTERM to 2 as SIGWINCH");
+    has(&log(), "caught SIGWINCH, shutting down gracefully");
 }

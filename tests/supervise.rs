@@ -70,21 +70,9 @@ fn the_child_starts_with_an_empty_mask_and_default_dispositions() {
         "/proc/self/status",
     ]));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert!(
-        out.stdout.contains("SigBlk:\t0000000000000000"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("SigIgn:\t0000000000000000"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stderr.contains("running grep as pid 2"),
-        "{}",
-        out.stderr
-    );
+    has(&out.stdout, "SigBlk:\t0000000000000000");
+    has(&out.stdout, "SigIgn:\t0000000000000000");
+    has(&out.stderr, "running grep as pid 2");
 }
 
 #[test]
@@ -107,10 +95,7 @@ fn exit_codes_pass_through() {
     kill(children(init)[0], libc::SIGKILL);
     let (code, _, _, stderr) = running.finish(Duration::from_secs(10));
     assert_eq!(code, Some(137), "{stderr}");
-    assert!(
-        stderr.contains("killed by SIGKILL: exiting with 137"),
-        "{stderr}"
-    );
+    has(&stderr, "killed by SIGKILL: exiting with 137");
 }
 
 /// A python child that records every signal it receives, one number per line.
@@ -213,10 +198,7 @@ fn role_rewrites_turn_term_into_the_services_stop_signal() {
         read().lines().filter(|l| *l != "ready").collect::<Vec<_>>(),
         ["3"]
     );
-    assert!(
-        stderr.contains("forwarding SIGTERM to 2 as SIGQUIT"),
-        "{stderr}"
-    );
+    has(&stderr, "forwarding SIGTERM to 2 as SIGQUIT");
 }
 
 /// Double-forks `n` short-lived children, then reports and waits to be stopped.
@@ -328,9 +310,9 @@ fn grace_kills_a_service_that_ignores_sigterm() {
     kill(init, libc::SIGTERM);
     let (code, _, _, stderr) = running.finish(Duration::from_secs(10));
     assert_eq!(code, Some(137), "{stderr}");
-    assert!(
-        stderr.contains("still running 300 ms after SIGTERM: sending SIGKILL"),
-        "{stderr}"
+    has(
+        &stderr,
+        "still running 300 ms after SIGTERM: sending SIGKILL",
     );
 }
 
@@ -421,11 +403,7 @@ fn the_service_runs_as_the_users_uid_gid_and_groups() {
         "{}",
         out.stdout
     );
-    assert!(
-        out.stderr.contains("as apache (uid 48, gid 48)"),
-        "{}",
-        out.stderr
-    );
+    has(&out.stderr, "as apache (uid 48, gid 48)");
 }
 
 #[test]
@@ -456,11 +434,7 @@ fn a_missing_user_is_77_as_root_and_a_warning_otherwise() {
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(out.stdout.trim(), "1000123");
     assert_eq!(out.stderr.matches("warn").count(), 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("not root (uid 1000123)"),
-        "{}",
-        out.stderr
-    );
+    has(&out.stderr, "not root (uid 1000123)");
 }
 
 #[test]

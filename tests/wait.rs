@@ -26,12 +26,8 @@ fn both_up_wait_and_check_succeed_and_a_role_runs_its_command() {
         c
     });
     assert_eq!(wait.code, Some(0), "{}", wait.stderr);
-    assert!(
-        wait.stderr.contains("mongodb (127.0.0.1:"),
-        "{}",
-        wait.stderr
-    );
-    assert!(wait.stderr.contains("ready after"), "{}", wait.stderr);
+    has(&wait.stderr, "mongodb (127.0.0.1:");
+    has(&wait.stderr, "ready after");
 
     let check = run(pulp_init(&["check", "--conf", conf.arg()]));
     assert_eq!(check.code, Some(0), "{}", check.stderr);
@@ -62,16 +58,8 @@ fn both_up_wait_and_check_succeed_and_a_role_runs_its_command() {
         .env("MSG_SERVICE_TYPE", "rabbitmq");
     let role = run(c);
     assert_eq!(role.code, Some(3), "{}", role.stderr);
-    assert!(
-        role.stderr.contains("set [tasks] broker_url"),
-        "{}",
-        role.stderr
-    );
-    assert!(
-        role.stderr.contains("broker (amqp://guest@127.0.0.1:"),
-        "{}",
-        role.stderr
-    );
+    has(&role.stderr, "set [tasks] broker_url");
+    has(&role.stderr, "broker (amqp://guest@127.0.0.1:");
 
     // qpid:// gets an AMQP protocol header exchange: RabbitMQ answers with its own.
     let qpid = Conf::with(
@@ -81,11 +69,7 @@ fn both_up_wait_and_check_succeed_and_a_role_runs_its_command() {
     );
     let check = run(pulp_init(&["check", "--conf", qpid.arg()]));
     assert_eq!(check.code, Some(0), "{}", check.stderr);
-    assert!(
-        check.stderr.contains("AMQP protocol header 0.0.9.1"),
-        "{}",
-        check.stderr
-    );
+    has(&check.stderr, "AMQP protocol header 0.0.9.1");
 }
 
 #[test]
@@ -119,12 +103,8 @@ fn wrong_broker_password_is_reported_as_such_and_stops_early() {
         "not early: {:?}",
         wait.elapsed
     );
-    assert!(
-        wait.stderr.contains("authentication failed"),
-        "{}",
-        wait.stderr
-    );
-    assert!(wait.stderr.contains("ACCESS_REFUSED"), "{}", wait.stderr);
+    has(&wait.stderr, "authentication failed");
+    has(&wait.stderr, "ACCESS_REFUSED");
     assert!(
         !wait.stderr.contains("wrong-pass"),
         "password logged: {}",
@@ -138,11 +118,7 @@ fn wrong_broker_password_is_reported_as_such_and_stops_early() {
     );
     let check = run(pulp_init(&["check", "--conf", no_vhost.arg()]));
     assert_eq!(check.code, Some(69));
-    assert!(
-        check.stderr.contains("may not use vhost \"other\""),
-        "{}",
-        check.stderr
-    );
+    has(&check.stderr, "may not use vhost \"other\"");
 }
 
 #[test]
@@ -259,9 +235,9 @@ fn a_broker_that_never_comes_up_fails_at_the_deadline() {
         last.starts_with("pulp-init: error: broker (amqp://guest@127.0.0.1:"),
         "{last}"
     );
-    assert!(
-        last.contains("not ready within 4.0 s; last seen: connection refused"),
-        "{last}"
+    has(
+        last,
+        "not ready within 4.0 s; last seen: connection refused",
     );
     assert!(!wait.stderr.contains("error: mongodb"), "{}", wait.stderr);
 }
@@ -287,7 +263,7 @@ fn a_black_hole_peer_is_bounded_by_the_attempt_timeout() {
         "{}",
         check.stderr
     );
-    assert!(check.stderr.contains("timed out"), "{}", check.stderr);
+    has(&check.stderr, "timed out");
 
     let wait = run(pulp_init(&[
         "wait",
@@ -328,7 +304,7 @@ fn a_name_that_does_not_resolve_is_a_dns_failure() {
         "{}",
         wait.stderr
     );
-    assert!(wait.stderr.contains("broker (amqp://guest@rabbit.invalid:5672 vhost /): not ready within 2.0 s; last seen: DNS failure"), "{}", wait.stderr);
+    has(&wait.stderr, "broker (amqp://guest@rabbit.invalid:5672 vhost /): not ready within 2.0 s; last seen: DNS failure");
 }
 
 #[test]
@@ -354,10 +330,7 @@ fn sigterm_or_sigint_during_the_wait_ends_pulp_init_at_once() {
         let took = sent.elapsed();
         assert_eq!(status, Some(code), "{stderr}");
         assert!(took < Duration::from_millis(500), "took {took:?}");
-        assert!(
-            stderr.contains("received before the service started"),
-            "{stderr}"
-        );
+        has(&stderr, "received before the service started");
     }
 }
 
@@ -404,7 +377,7 @@ fn mongodb_over_tls_is_checked_with_the_configured_ca() {
         "3s",
     ]));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert!(out.stderr.contains("tls): ready after"), "{}", out.stderr);
+    has(&out.stderr, "tls): ready after");
 
     let unverified = Conf::with(&seeds, &broker_url, "ssl: true\nverify_ssl: false");
     let out = run(pulp_init(&[
@@ -419,10 +392,6 @@ fn mongodb_over_tls_is_checked_with_the_configured_ca() {
     let wrong_ca = Conf::with(&seeds, &broker_url, &ca("other.pem"));
     let out = run(pulp_init(&["check", "--conf", wrong_ca.arg()]));
     assert_eq!(out.code, Some(69), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("last seen: TLS failure: "),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("UnknownIssuer"), "{}", out.stderr);
+    has(&out.stderr, "last seen: TLS failure: ");
+    has(&out.stderr, "UnknownIssuer");
 }
