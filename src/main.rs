@@ -95,6 +95,11 @@ fn run(cli: Cli, original_mask: &sys::SigSet) -> Result<i32> {
                 cli::Mode::Exec => false,
                 cli::Mode::Auto => std::process::id() == 1,
             };
+            let user = cli.common.user.as_deref().or(role.map(|r| r.user));
+            let rewrites = supervise::rewrites(role.map_or(&[], |r| r.rewrites), &cli.rewrites)?;
+            let argv = run::command_line(role, &cli.argv)?;
+            // A wrong user or command line fails now, not after the probes.
+            privileges::decide_quietly(user)?;
             let mut probed = false;
             if let Some(role) = role {
                 if !cli.skip_config {
@@ -121,9 +126,9 @@ fn run(cli: Cli, original_mask: &sys::SigSet) -> Result<i32> {
                 return Err(run::reexec_for_run(original_mask));
             }
             let service = supervise::Service {
-                argv: run::command_line(role, &cli.argv)?,
-                account: privileges::decide(cli.common.user.as_deref().or(role.map(|r| r.user)))?,
-                rewrites: supervise::rewrites(role.map_or(&[], |r| r.rewrites), &cli.rewrites)?,
+                argv,
+                account: privileges::decide(user)?,
+                rewrites,
                 group: cli.group,
                 grace: cli.grace,
             };

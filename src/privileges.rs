@@ -66,16 +66,24 @@ pub fn lookup(spec: &str) -> Option<Account> {
 /// anyone else cannot switch and runs as it is, with one warning (OpenShift runs images
 /// under an arbitrary uid).
 pub fn decide(user: Option<&str>) -> Result<Option<Account>> {
+    let decision = decide_quietly(user)?;
+    if let Some(warning) = decision.1 {
+        log::warn!("{warning}");
+    }
+    Ok(decision.0)
+}
+
+/// `decide` without logging: the account, and the warning to give.
+pub fn decide_quietly(user: Option<&str>) -> Result<(Option<Account>, Option<String>)> {
     let Some(user) = user else {
-        return Ok(None);
+        return Ok((None, None));
     };
     let euid = sys::geteuid();
     if euid != 0 {
         let same = lookup(user).is_some_and(|a| a.uid == euid);
-        if !same {
-            log::warn!("not root (uid {euid}): running as uid {euid}, not as user {user:?}");
-        }
-        return Ok(None);
+        let warning = (!same)
+            .then(|| format!("not root (uid {euid}): running as uid {euid}, not as user {user:?}"));
+        return Ok((None, warning));
     }
     let account = lookup(user).ok_or_else(|| {
         Error::Privilege(format!(
@@ -83,9 +91,9 @@ pub fn decide(user: Option<&str>) -> Result<Option<Account>> {
         ))
     })?;
     if account.uid == 0 && account.gid == sys::getegid() {
-        return Ok(None);
+        return Ok((None, None));
     }
-    Ok(Some(account))
+    Ok((Some(account), None))
 }
 
 #[cfg(test)]

@@ -417,6 +417,19 @@ fn a_missing_user_is_77_as_root_and_a_warning_otherwise() {
         out.stderr
     );
 
+    // Checked before any phase: no config edit, no probe, no migration for a run that
+    // cannot start.
+    let out = run(pulp_init(&[
+        "--role",
+        "beat",
+        "--user",
+        "no-such-user",
+        "--conf",
+        "/nonexistent/server.conf",
+    ]));
+    assert_eq!(out.code, Some(77), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+
     // Not root (OpenShift's arbitrary uid): run as we are, with one warning line.
     let mut c = Command::new("setpriv");
     c.args([
