@@ -88,7 +88,8 @@ pub fn block(set: &SigSet) -> io::Result<SigSet> {
 /// Waits up to `timeout` for one of the (blocked) signals in `set`; None on timeout.
 pub fn wait_signal(set: &SigSet, timeout: Duration) -> Option<i32> {
     let ts = libc::timespec {
-        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+        // At most a day: every caller waits far less (and time_t's width differs by libc).
+        tv_sec: timeout.as_secs().min(86_400).try_into().unwrap_or(86_400),
         tv_nsec: libc::c_long::from(i32::try_from(timeout.subsec_nanos()).unwrap_or(0)),
     };
     loop {
