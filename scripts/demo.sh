@@ -85,11 +85,11 @@ until grep -q ' ready\.' "$log"; do
   if ((SECONDS > deadline)) || ! kill -0 "$init_ns" 2>/dev/null; then cat "$log"; exit 1; fi
   sleep 0.1
 done
-read -r pid1 _ <"/proc/$init_ns/task/$init_ns/children"
+pid1=$(awk '{print $1}' "/proc/$init_ns/task/$init_ns/children")
 grep -E '^pulp-init|ready\.' "$log"
 echo
 echo "== PID 1 of the namespace is pulp-init (host pid $pid1): $(tr '\0' ' ' <"/proc/$pid1/cmdline" | cut -c1-60)..."
-echo "   threads: $(awk '/^Threads/{print $2}' "/proc/$pid1/status"), RSS: $(awk '/^VmRSS/{print $2, $3}' "/proc/$pid1/status")"
+echo "   a fresh single-threaded image after the probes: threads: $(awk '/^Threads/{print $2}' "/proc/$pid1/status")"
 echo
 echo "== the worker's queues in RabbitMQ (vhost pulp)"
 scripts/rabbitmq.sh queues "$work/rabbit" pulp
