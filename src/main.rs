@@ -105,17 +105,19 @@ fn run(cli: Cli, original_mask: &sys::SigSet) -> Result<i32> {
                 if !cli.skip_config {
                     config_phase(&conf_path, false)?;
                 }
-                if !cli.skip_wait {
+                let wait = !cli.skip_wait;
+                let migrate = role.migrates && !cli.skip_migrate;
+                if wait || migrate {
                     run::exit_on_termination_signals();
+                    // Both phases read the effective server.conf, once.
                     let values = conf::read_values(&conf_path)?;
-                    let deps = probe::dependencies(&values, role.needs_db, role.needs_broker)?;
-                    probe::wait(deps, &probe_options(&cli, false))?;
-                    probed = true;
-                }
-                if role.migrates && !cli.skip_migrate {
-                    run::exit_on_termination_signals();
-                    let values = conf::read_values(&conf_path)?;
-                    migrate_phase(&cli, &values, Some(role.user), false, original_mask)?;
+                    if wait {
+                        let deps = probe::dependencies(&values, role.needs_db, role.needs_broker)?;
+                        probe::wait(deps, &probe_options(&cli, false))?;
+                    }
+                    if migrate {
+                        migrate_phase(&cli, &values, Some(role.user), false, original_mask)?;
+                    }
                     probed = true;
                 }
             }

@@ -232,11 +232,13 @@ fn edit(env: &Env, section: &str, key: &str, value: &str, sources: &[&str]) -> E
 /// Rejects what configparser would not read back exactly. Secret values are not quoted
 /// in the message.
 pub fn check_conf_value(var: &str, value: &str, secret: bool) -> Result<()> {
+    // A URL's password is masked as in the log (a broker_url given whole is no secret by
+    // its key's name).
     let quoted = |v: &str| {
         if secret {
             String::new()
         } else {
-            format!(" {v:?}")
+            format!(" {:?}", crate::conf::mask_url_password(v))
         }
     };
     if value.is_empty() {
@@ -766,6 +768,16 @@ mod tests {
         for (pairs, var) in cases {
             rejected(pairs, var);
         }
+    }
+
+    #[test]
+    fn url_passwords_are_masked_in_errors() {
+        let msg = rejected(
+            &[("PULP__TASKS__BROKER_URL", "amqp://u:TopSecret9@h// ;x")],
+            "PULP__TASKS__BROKER_URL",
+        );
+        assert!(!msg.contains("TopSecret9"), "{msg}");
+        assert!(msg.contains("amqp://u:***@h// ;x"), "{msg}");
     }
 
     #[test]

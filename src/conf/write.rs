@@ -117,14 +117,14 @@ fn fchown(f: &File, uid: u32, gid: u32) -> io::Result<()> {
 fn in_place(target: &Path, contents: &[u8], reason: InPlaceReason) -> io::Result<Method> {
     // The complete new text is on disk before the original is touched.
     let dir = target.parent().unwrap_or(Path::new("/"));
-    let copy = match create_temp(&temp_path(dir, target), 0o600) {
-        Ok(f) => (f, temp_path(dir, target)),
+    let mut copy_path = temp_path(dir, target);
+    let mut f = match create_temp(&copy_path, 0o600) {
+        Ok(f) => f,
         Err(_) => {
-            let p = temp_path(&std::env::temp_dir(), target);
-            (create_temp(&p, 0o600)?, p)
+            copy_path = temp_path(&std::env::temp_dir(), target);
+            create_temp(&copy_path, 0o600)?
         }
     };
-    let (mut f, copy_path) = copy;
     let written = (|| {
         f.write_all(contents)?;
         f.sync_all()?;
