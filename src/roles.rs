@@ -135,8 +135,8 @@ pub fn table() -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<17} {:<7} {:<21} {:<8} command",
-        "role", "user", "needs", "migrates"
+        "{:<17} {:<7} {:<21} {:<8} {:<13} command",
+        "role", "user", "needs", "migrates", "stop signal"
     );
     for r in &ROLES {
         let _ = writeln!(
@@ -176,6 +176,13 @@ mod tests {
     #[test]
     fn table_lists_every_role() {
         let t = table();
+        assert!(
+            t.starts_with(
+                "role              user    needs                 migrates stop signal   command\n"
+            ),
+            "{t}"
+        );
+        assert!(t.contains("\nworker            apache  db, broker, storage   no       TERM->QUIT    celery worker"), "{t}");
         for r in &ROLES {
             assert!(t.contains(r.name));
         }

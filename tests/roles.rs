@@ -34,6 +34,45 @@ fn as_pid1_with_apps(args: &[&str]) -> Command {
     c
 }
 
+/// The role's own Celery command from `pulp-init roles`, in Celery 5's syntax (`-A` before
+/// the subcommand) and with the test app instead of Pulp's.
+fn role_celery_command(role: &str) -> Vec<String> {
+    let out = Command::new(BIN).arg("roles").output().unwrap();
+    let table = String::from_utf8(out.stdout).unwrap();
+    let line = table
+        .lines()
+        .find(|l| l.starts_with(&format!("{role} ")))
+        .unwrap();
+    let command = &line[line.find(" celery ").unwrap() + 1..];
+    let mut words: Vec<String> = command
+        .replace("$PULP_WORKER_ID", "1")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let a = words.iter().position(|w| w == "-A").unwrap();
+    assert_eq!(words[a + 1], "pulp.server.async.app", "{line}");
+    words.drain(a..a + 2);
+    words.splice(1..1, ["-A".to_string(), "pulp_test_app".to_string()]);
+    words.extend(["-l".to_string(), "INFO".to_string()]);
+    words
+}
+
+/// `--role ROLE --user root --skip-config --skip-wait -- <the role's command>` as PID 1.
+fn role_as_pid1(role: &str) -> Command {
+    let command = role_celery_command(role);
+    let mut args = vec![
+        "--role",
+        role,
+        "--user",
+        "root",
+        "--skip-config",
+        "--skip-wait",
+        "--",
+    ];
+    args.extend(command.iter().map(String::as_str));
+    as_pid1_with_apps(&args)
+}
+
 fn sigterm(pid: i32) {
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
 }
@@ -44,30 +83,7 @@ fn celery_worker_and_beat_stop_cleanly_on_sigterm_to_pid1() {
     let broker = format!("amqp://guest:guest@127.0.0.1:{}//", rabbit.port);
 
     // The resource manager's own command line, with the test app instead of Pulp's.
-    let mut cmd = as_pid1_with_apps(&[
-        "--role",
-        "resource_manager",
-        "--user",
-        "root",
-        "--skip-config",
-        "--skip-wait",
-        "--",
-        "celery",
-        "-A",
-        "pulp_test_app",
-        "worker",
-        "-n",
-        "resource_manager@%h",
-        "-Q",
-        "resource_manager",
-        "-c",
-        "1",
-        "--events",
-        "--umask",
-        "18",
-        "-l",
-        "INFO",
-    ]);
+    let mut cmd = role_as_pid1("resource_manager");
     cmd.env("TEST_BROKER_URL", &broker);
     let worker = Running::spawn(cmd);
     let init = init_pid(worker.child.id());
@@ -156,30 +172,7 @@ fn celery_worker_and_beat_stop_cleanly_on_sigterm_to_pid1() {
 fn celery_worker_role_gets_sigquit_for_sigterm_as_pulps_manage_workers_sends() {
     let rabbit = Rabbit::start();
     let broker = format!("amqp://guest:guest@127.0.0.1:{}//", rabbit.port);
-    let mut cmd = as_pid1_with_apps(&[
-        "--role",
-        "worker",
-        "--user",
-        "root",
-        "--skip-config",
-        "--skip-wait",
-        "--",
-        "celery",
-        "-A",
-        "pulp_test_app",
-        "worker",
-        "-n",
-        "reserved_resource_worker-1@%h",
-        "-c",
-        "1",
-        "--events",
-        "--umask",
-        "18",
-        "--heartbeat-interval",
-        "30",
-        "-l",
-        "INFO",
-    ]);
+    let mut cmd = role_as_pid1("worker");
     cmd.env("TEST_BROKER_URL", &broker);
     let worker = Running::spawn(cmd);
     let init = init_pid(worker.child.id());
