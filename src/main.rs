@@ -86,7 +86,7 @@ fn run(cli: Cli, original_mask: &sys::SigSet) -> Result<i32> {
         Some(Command::Migrate { force }) => {
             run::exit_on_termination_signals();
             let values = conf::read_values(&conf_path)?;
-            migrate_phase(&cli, &values, None, *force, original_mask).map(|_| 0)
+            migrate_phase(&cli, &values, None, *force, original_mask).map(|()| 0)
         }
         None => {
             let role = cli.role.as_deref().and_then(roles::find);
@@ -150,7 +150,7 @@ fn migrate_phase(
     role_user: Option<&str>,
     force: bool,
     original_mask: &sys::SigSet,
-) -> Result<migrate::Outcome> {
+) -> Result<()> {
     let command: Vec<std::ffi::OsString> = cli
         .common
         .migrate_command

@@ -86,14 +86,7 @@ fn resolve(program: &OsString) -> Option<PathBuf> {
         .map(|c| std::fs::canonicalize(&c).unwrap_or(c))
 }
 
-/// What the phase did.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Ran,
-    Skipped,
-}
-
-pub fn migrate(target: &MongoTarget, opts: &Options, original_mask: &SigSet) -> Result<Outcome> {
+pub fn migrate(target: &MongoTarget, opts: &Options, original_mask: &SigSet) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -189,7 +182,7 @@ async fn release(coll: &Collection<Document>, me: &str) {
     }
 }
 
-async fn run_once(target: &MongoTarget, opts: &Options, original_mask: &SigSet) -> Result<Outcome> {
+async fn run_once(target: &MongoTarget, opts: &Options, original_mask: &SigSet) -> Result<()> {
     let client = target
         .client(Duration::from_secs(10))
         .map_err(|e| db_error("connecting", &e))?;
@@ -220,7 +213,7 @@ async fn run_once(target: &MongoTarget, opts: &Options, original_mask: &SigSet) 
                     describe_record(&r),
                     waited(announced_wait)
                 );
-                return Ok(Outcome::Skipped);
+                return Ok(());
             }
         }
         if let Some(holder) = try_lock(&coll, &me, opts.lease).await? {
@@ -256,7 +249,7 @@ async fn run_once(target: &MongoTarget, opts: &Options, original_mask: &SigSet) 
                     describe_record(&r),
                     waited(announced_wait)
                 );
-                return Ok(Outcome::Skipped);
+                return Ok(());
             }
         }
         log::info!(
@@ -302,7 +295,7 @@ async fn run_once(target: &MongoTarget, opts: &Options, original_mask: &SigSet) 
                 release(&coll, &me).await;
                 done.map_err(|e| db_error("writing the completion record", &e))?;
                 log::info!("migrations: done in {}", human(started.elapsed()));
-                return Ok(Outcome::Ran);
+                return Ok(());
             }
             WORKERS_RUNNING => {
                 release(&coll, &me).await;
