@@ -9,8 +9,9 @@ mod net;
 use crate::conf::Values;
 use crate::error::{Error, Result};
 use backoff::Backoff;
+use std::cell::RefCell;
 use std::future::Future;
-use std::pin::pin;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 pub use amqp::BrokerTarget;
@@ -192,76 +193,49 @@ pub fn wait(deps: Vec<Dependency>, opts: &Options) -> Result<()> {
 
 async fn wait_all(deps: &[Dependency], opts: &Options) -> Vec<Seen> {
     let deadline = Instant::now() + opts.timeout;
-    let mut last: Vec<Option<Seen>> = vec![None; deps.len()];
+    // What each dependency last showed, for those stopped before they ended.
+    let last: RefCell<Vec<Option<Seen>>> = RefCell::new(vec![None; deps.len()]);
     let mut done: Vec<Option<Seen>> = vec![None; deps.len()];
-    // Two dependencies at most: poll both loops, and stop both as soon as one fails for
-    // good (authentication): the wait cannot succeed any more.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Seen, bool)>();
-    let loops = deps.iter().enumerate().map(|(i, d)| {
-        let tx = tx.clone();
-        async move {
-            let result = wait_one(d, opts, deadline, |seen| {
-                let _ = tx.send((i, seen.clone(), false));
-            })
-            .await;
-            let _ = tx.send((i, result, true));
-        }
-    });
-    let mut all = pin!(join_all(loops.collect()));
-    loop {
-        tokio::select! {
-            _ = &mut all => {}
-            Some((i, seen, finished)) = rx.recv() => {
-                if finished {
+    let mut loops: Vec<_> = deps
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let last = &last;
+            Box::pin(wait_one(d, opts, deadline, move |seen| {
+                last.borrow_mut()[i] = Some(seen.clone());
+            }))
+        })
+        .collect();
+    // Side by side; a permanent failure (authentication) stops them all: the wait
+    // cannot succeed any more.
+    std::future::poll_fn(|cx| {
+        for (i, f) in loops.iter_mut().enumerate() {
+            if done[i].is_none() {
+                if let Poll::Ready(seen) = f.as_mut().poll(cx) {
                     let permanent = matches!(seen, Seen::Auth(_));
                     done[i] = Some(seen);
                     if permanent {
-                        break;
+                        return Poll::Ready(());
                     }
-                } else {
-                    last[i] = Some(seen);
                 }
-                if done.iter().all(Option::is_some) {
-                    break;
-                }
-                continue;
             }
         }
-        // All loops ended: drain what they sent.
-        while let Ok((i, seen, finished)) = rx.try_recv() {
-            if finished {
-                done[i] = Some(seen);
-            }
+        if done.iter().all(Option::is_some) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
         }
-        break;
-    }
+    })
+    .await;
+    drop(loops);
     done.into_iter()
-        .zip(last)
+        .zip(last.into_inner())
         .map(|(d, l)| {
             d.or(l).unwrap_or_else(|| {
                 Seen::Other("stopped: another dependency failed for good".into())
             })
         })
         .collect()
-}
-
-/// Polls futures side by side until all are done.
-async fn join_all<F: Future<Output = ()>>(futs: Vec<F>) {
-    let mut futs: Vec<_> = futs.into_iter().map(Box::pin).collect();
-    let mut finished = vec![false; futs.len()];
-    std::future::poll_fn(|cx| {
-        for (f, done) in futs.iter_mut().zip(finished.iter_mut()) {
-            if !*done && f.as_mut().poll(cx).is_ready() {
-                *done = true;
-            }
-        }
-        if finished.iter().all(|d| *d) {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
 }
 
 async fn wait_one(
