@@ -2,6 +2,8 @@
 # Run SecantusDB (MongoDB wire protocol, secantusd-py) on 127.0.0.1 in the background, state in DIR.
 # Usage: mongo.sh start DIR PORT [--auth USER PASS DB] [-- EXTRA_SECANTUSD_ARGS...] | stop DIR | status DIR
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 VENV=${PULP_INIT_VENV:-/opt/pulp-init-venv}
 READY_TIMEOUT=${MONGO_READY_TIMEOUT:-30}     # seconds to wait for hello
@@ -10,24 +12,12 @@ STOP_GRACE_MS=${MONGO_STOP_GRACE_MS:-2000}   # SIGTERM -> SIGKILL deadline
 die() { echo "mongo.sh: $*" >&2; exit 1; }
 log() { echo "mongo.sh: $*" >&2; }
 usage() { sed -n '2,3p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
-now_ms() { date +%s%3N; }
-
-# True if something already accepts connections on 127.0.0.1:PORT.
-port_busy() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 
 find_tool() {
   if [[ -x "$VENV/bin/$1" ]]; then echo "$VENV/bin/$1"; return 0; fi
   command -v "$1" || die "$1 not found (run scripts/install-deps.sh)"
 }
 
-# True if PID exists and is not a zombie.
-alive() {
-  local st
-  kill -0 "$1" 2>/dev/null || return 1
-  st=$(ps -o stat= -p "$1" 2>/dev/null || true)
-  [[ -n "$st" && "$st" != Z* ]]
-}
-pid_alive() { [[ -s "$1" ]] && alive "$(cat "$1")"; }
 
 # Poll (no blind sleep) until PORT accepts a connection and answers `hello`,
 # the daemon PID dies, or the deadline passes. Optional USER PASS DB: also

@@ -2,6 +2,8 @@
 # Run a PRIVATE, loopback-only RabbitMQ node (own node name, ports, epmd, cookie, data in DIR).
 # Usage: rabbitmq.sh start DIR PORT | stop DIR | adduser DIR USER PASS [VHOST] | queues DIR [VHOST] | status DIR
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 die() { echo "rabbitmq.sh: $*" >&2; exit 1; }
 log() { echo "rabbitmq.sh: $*" >&2; }
@@ -21,10 +23,7 @@ find_bin() {
   command -v "$name" || die "$name not found (run scripts/install-deps.sh)"
 }
 
-now_ms() { date +%s%3N; }
 
-# True if something already accepts connections on 127.0.0.1:PORT.
-port_busy() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 
 # Export the whole private environment of the node whose state lives in DIR.
 load_env() {
@@ -57,15 +56,6 @@ ENV
 
 ctl() { timeout "${RABBITMQ_CTL_TIMEOUT:-60}" "$(find_bin rabbitmqctl)" -q -n "$RABBITMQ_NODENAME" "$@"; }
 
-# True if PID exists and is not a zombie.
-alive() {
-  local st
-  kill -0 "$1" 2>/dev/null || return 1
-  st=$(ps -o stat= -p "$1" 2>/dev/null || true)
-  [[ -n "$st" && "$st" != Z* ]]
-}
-
-pid_alive() { [[ -s "$1" ]] && alive "$(cat "$1")"; }
 
 cmd_start() {
   [[ $# -eq 2 ]] || usage
