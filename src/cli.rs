@@ -1,5 +1,6 @@
 //! The command line (clap): every option also has an environment variable.
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -60,15 +61,15 @@ pub struct Cli {
     pub role: Option<String>,
 
     /// Skip the server.conf phase.
-    #[arg(long, env = "PULP_INIT_SKIP_CONFIG")]
+    #[arg(long, env = "PULP_INIT_SKIP_CONFIG", value_parser = BoolishValueParser::new())]
     pub skip_config: bool,
 
     /// Skip waiting for MongoDB and the broker.
-    #[arg(long, env = "PULP_INIT_SKIP_WAIT")]
+    #[arg(long, env = "PULP_INIT_SKIP_WAIT", value_parser = BoolishValueParser::new())]
     pub skip_wait: bool,
 
     /// Skip the migrations (beat).
-    #[arg(long, env = "PULP_INIT_SKIP_MIGRATE")]
+    #[arg(long, env = "PULP_INIT_SKIP_MIGRATE", value_parser = BoolishValueParser::new())]
     pub skip_migrate: bool,
 
     /// supervise: stay PID 1, forward signals, reap zombies; exec: become the service;
@@ -77,7 +78,7 @@ pub struct Cli {
     pub mode: Mode,
 
     /// Send forwarded signals to the service's whole process group, not only to it.
-    #[arg(long, env = "PULP_INIT_GROUP")]
+    #[arg(long, env = "PULP_INIT_GROUP", value_parser = BoolishValueParser::new())]
     pub group: bool,
 
     /// Rewrite a forwarded signal, e.g. TERM:QUIT (repeatable; wins over the role's).

@@ -55,10 +55,17 @@ fn init_logging() {
     // A bare level applies to pulp-init's own lines only: the drivers' logs are noisy
     // and not reviewed for secrets. `module=level` directives are taken as given.
     let spec = std::env::var("PULP_INIT_LOG").unwrap_or_else(|_| "info".into());
-    let spec = if spec.contains('=') {
+    let names_us_or_all = spec.split(',').any(|d| {
+        let d = d.trim();
+        !d.contains('=') || d.starts_with("pulp_init")
+    });
+    let spec = if !spec.contains('=') {
+        format!("pulp_init={spec}")
+    } else if names_us_or_all {
         spec
     } else {
-        format!("pulp_init={spec}")
+        // `lapin=trace` asks for more from lapin, not for silence from pulp-init.
+        format!("pulp_init=info,{spec}")
     };
     env_logger::Builder::new()
         .parse_filters(&spec)
@@ -209,7 +216,7 @@ fn probe_options(cli: &Cli, check: bool) -> probe::Options {
 
 /// Reads the environment, edits server.conf (or prints the diff), logs each change.
 fn config_phase(path: &Path, diff_only: bool) -> Result<()> {
-    let env = settings::Env::from_vars(std::env::vars_os(), |p| std::fs::read_to_string(p))?;
+    let env = settings::Env::from_vars(std::env::vars_os(), settings::read_value_file)?;
     let edits = settings::conf_edits(&env)?;
     let plan = conf::plan(path, &edits)?;
     if diff_only {

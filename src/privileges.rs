@@ -90,6 +90,13 @@ pub fn decide_quietly(user: Option<&str>) -> Result<(Option<Account>, Option<Str
             "user {user:?} is not in /etc/passwd; create it in the image or choose another with --user"
         ))
     })?;
+    // (uid_t)-1 means "leave unchanged" to setresuid: no process can run as it.
+    if account.uid == u32::MAX || account.gid == u32::MAX {
+        return Err(Error::Privilege(format!(
+            "cannot drop privileges to {user:?}: uid {} / gid {} is not a valid id; choose another with --user",
+            account.uid, account.gid
+        )));
+    }
     if account.uid == 0 && account.gid == sys::getegid() {
         return Ok((None, None));
     }

@@ -30,6 +30,7 @@ pub fn command_line(role: Option<&Role>, argv: &[OsString]) -> Result<Vec<OsStri
 /// Replaces pulp-init with the service (exec mode): the same child preparation as under
 /// supervision, in this process. Returns only on failure.
 pub fn exec(service: &Service, original_mask: &SigSet) -> Error {
+    settle_startup_signals();
     let mut cmd = match service.command(original_mask, false) {
         Ok(c) => c,
         Err(e) => return e,
@@ -94,7 +95,7 @@ static WATCHING: Once = Once::new();
 /// migration is running: then it gets the signal, and pulp-init stops after it.
 pub fn exit_on_termination_signals() {
     WATCHING.call_once(|| {
-        let set = SigSet::of(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT]);
+        let set = SigSet::of(&STOP_SIGNALS);
         std::thread::spawn(move || loop {
             let Some(sig) = sys::wait_signal(&set, Duration::from_secs(3600)) else {
                 continue;
@@ -116,6 +117,32 @@ pub fn exit_on_termination_signals() {
             }
         });
     });
+}
+
+const STOP_SIGNALS: [i32; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
+
+/// Just before the service starts: a stop signal still pending ends pulp-init with
+/// 128+N, as it would have during start-up; any other signal that arrived during
+/// start-up (a terminal's SIGWINCH, a stray SIGUSR1) is dropped, not forwarded to a
+/// service that has not installed its handlers yet (it would kill a Python service
+/// and stop httpd at once).
+pub fn settle_startup_signals() {
+    let every = SigSet::all_async();
+    while let Some(sig) = sys::wait_signal(&every, Duration::ZERO) {
+        if STOP_SIGNALS.contains(&sig) {
+            log::warn!(
+                "{} received before the service started: exiting",
+                sys::signal_name(sig)
+            );
+            std::process::exit(128 + sig);
+        }
+        if sig != libc::SIGCHLD {
+            log::info!(
+                "{} received before the service started: not forwarded",
+                sys::signal_name(sig)
+            );
+        }
+    }
 }
 
 /// Termination signals go to `pid` from now on (0: back to exiting).

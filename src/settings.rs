@@ -94,8 +94,12 @@ impl Env {
             }
             let text = read_file(Path::new(&path))
                 .map_err(|e| Error::env(&var, format!("cannot read {path}: {e}")))?;
-            // Secret files usually end with a newline that is not part of the value.
-            let text = text.trim_end_matches(['\n', '\r']).to_string();
+            // Secret files usually end with one newline that is not part of the value.
+            let text = text
+                .strip_suffix('\n')
+                .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                .unwrap_or(&text)
+                .to_string();
             env.vars.insert(
                 name,
                 Value {
@@ -136,12 +140,65 @@ impl Env {
     }
 }
 
-/// A key whose value is a credential by its name.
+/// The largest `_FILE` pulp-init reads: a secret, not a data file.
+pub const FILE_VALUE_MAX: u64 = 64 * 1024;
+
+/// Reads the file a `<VAR>_FILE` names: a regular file (or a symlink to one, as
+/// Kubernetes mounts secrets) of at most [`FILE_VALUE_MAX`] bytes, in UTF-8. A FIFO or a
+/// device is refused without blocking on it.
+pub fn read_value_file(path: &Path) -> std::io::Result<String> {
+    use std::io::{Error as IoError, ErrorKind, Read};
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(IoError::other(format!(
+            "it is {}; give a regular file (a mounted secret)",
+            crate::conf::file_kind(&meta.file_type())
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(FILE_VALUE_MAX + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > FILE_VALUE_MAX {
+        return Err(IoError::other(format!(
+            "it is larger than {} KiB, too large for a server.conf value",
+            FILE_VALUE_MAX / 1024
+        )));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| IoError::new(ErrorKind::InvalidData, "it is not valid UTF-8"))
+}
+
+/// A key whose value is a credential by its name: every such key of Pulp's own
+/// server.conf (`password`, `default_password`, `oauth_key`, `oauth_secret`) and the
+/// usual spellings of the kind (`pwd`, `*_pass`, `passphrase`, `token`, `api_key`, ...).
 pub fn is_secret_key(key: &str) -> bool {
-    let k = key.to_lowercase();
-    ["password", "passwd", "secret", "token", "credential"]
-        .iter()
-        .any(|s| k.contains(s))
+    let k = key.to_ascii_lowercase();
+    const PARTS: [&str; 6] = [
+        "password",
+        "passwd",
+        "passphrase",
+        "secret",
+        "token",
+        "credential",
+    ];
+    const NAMES: [&str; 6] = [
+        "pass",
+        "pwd",
+        "oauth_key",
+        "api_key",
+        "apikey",
+        "private_key",
+    ];
+    PARTS.iter().any(|p| k.contains(p))
+        || NAMES.contains(&k.as_str())
+        || k.ends_with("_pass")
+        || k.ends_with("_pwd")
+        || k.ends_with("_api_key")
+        || k.ends_with("_access_key")
 }
 
 /// The server.conf edits the environment asks for, in a stable order.
@@ -199,6 +256,18 @@ pub fn conf_edits(env: &Env) -> Result<Vec<Edit>> {
         }
         let value = env.text(name)?.unwrap_or_default();
         let (section, key) = (section.to_lowercase(), key.to_lowercase());
+        if let Some(first) = overrides
+            .iter()
+            .find(|o: &&Edit| o.section == section && o.key == key)
+        {
+            return Err(Error::env(
+                &shown,
+                format!(
+                    "sets [{section}] {key}, as {} does; server.conf keys ignore case: unset one of them",
+                    first.source
+                ),
+            ));
+        }
         overrides.push(edit(env, &section, &key, value, &[name.as_str()]));
     }
     // A PULP__ variable wins over a value composed from the other variables.
@@ -262,7 +331,9 @@ pub fn check_conf_value(var: &str, value: &str, secret: bool) -> Result<()> {
             ),
         ));
     }
-    if value.starts_with(char::is_whitespace) || value.ends_with(char::is_whitespace) {
+    // Pulp's parser (Python 2) strips ASCII white space only.
+    let space = crate::conf::parse::is_space;
+    if value.starts_with(space) || value.ends_with(space) {
         return Err(Error::env(
             var,
             format!(
@@ -271,18 +342,23 @@ pub fn check_conf_value(var: &str, value: &str, secret: bool) -> Result<()> {
             ),
         ));
     }
-    let mut prev = ' ';
-    for c in value.chars() {
-        if c == ';' && prev.is_whitespace() {
+    if value == "\"\"" {
+        return Err(Error::env(
+            var,
+            "value is two double quotes, which Pulp's parser reads as an empty value; give the value itself",
+        ));
+    }
+    // Only the first ';' is looked at: after white space it starts a comment.
+    if let Some(pos) = value.find(';') {
+        if value[..pos].ends_with(space) {
             return Err(Error::env(
                 var,
                 format!(
-                    "value{} has ';' at its start or after white space, which Pulp's parser reads as a comment",
+                    "value{} has white space before its first ';', which Pulp's parser reads as the start of a comment",
                     quoted(value)
                 ),
             ));
         }
-        prev = c;
     }
     Ok(())
 }
@@ -674,6 +750,60 @@ mod tests {
         assert_eq!(e[0].source, "PULP__DATABASE__PASSWORD_FILE");
     }
 
+    #[test]
+    fn values_python_2_reads_back_are_accepted() {
+        // Only the first ';' is looked at; one at the start is kept (LF files); a
+        // no-break space is not white space to Python 2.
+        for v in ["a;b ;c", ";b", "x\u{a0}", "\u{a0}x", "\"\"x"] {
+            let e = edits(&[("PULP__A__K", v)]).unwrap();
+            assert_eq!(value(&e, "a", "k").unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn a_file_value_loses_exactly_one_final_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("v");
+        for (text, want) in [("v\n", "v"), ("v\r\n", "v"), ("v", "v")] {
+            std::fs::write(&f, text).unwrap();
+            let e = edits(&[("PULP__A__K_FILE", f.to_str().unwrap())]).unwrap();
+            assert_eq!(value(&e, "a", "k").unwrap(), want);
+        }
+        std::fs::write(&f, "v\n\n").unwrap();
+        rejected(
+            &[("PULP__A__K_FILE", f.to_str().unwrap())],
+            "PULP__A__K_FILE",
+        );
+    }
+
+    #[test]
+    fn secret_key_names() {
+        for k in [
+            "password",
+            "default_password",
+            "oauth_key",
+            "oauth_secret",
+            "pwd",
+            "db_pwd",
+            "ssl_keyfile_pass",
+            "pass",
+            "token",
+            "api_key",
+        ] {
+            assert!(is_secret_key(k), "{k}");
+        }
+        for k in [
+            "rsa_key",
+            "keyfile",
+            "ssl_keyfile",
+            "passive",
+            "username",
+            "compass",
+        ] {
+            assert!(!is_secret_key(k), "{k}");
+        }
+    }
+
     fn rejected(pairs: &[(&str, &str)], var: &str) -> String {
         match edits(pairs) {
             Err(e @ Error::Env { .. }) => {
@@ -740,7 +870,13 @@ mod tests {
             (&[("PULP__DATABASE__NAME", "")], "PULP__DATABASE__NAME"),
             (&[("PULP__DATABASE__NAME", "a\nb")], "PULP__DATABASE__NAME"),
             (&[("PULP__DATABASE__NAME", "a ;b")], "PULP__DATABASE__NAME"),
-            (&[("PULP__DATABASE__NAME", ";b")], "PULP__DATABASE__NAME"),
+            (&[("PULP__DATABASE__NAME", "a ;b")], "PULP__DATABASE__NAME"),
+            (&[("PULP__DATABASE__NAME", "\"\"")], "PULP__DATABASE__NAME"),
+            (&[("PULP__DATABASE__NAME", "a\t")], "PULP__DATABASE__NAME"),
+            (
+                &[("PULP__SERVER__K", "a"), ("PULP__server__k", "b")],
+                "PULP__server__k",
+            ),
             (&[("PULP__DATABASE__NAME", " b")], "PULP__DATABASE__NAME"),
             (&[("PULP__DATABASE__NAME", "b\t")], "PULP__DATABASE__NAME"),
             (

@@ -60,10 +60,13 @@ impl Service {
     pub fn start_error(&self, err: &std::io::Error) -> Error {
         let name = self.name();
         match (err.kind(), &self.account) {
-            (_, Some(a)) if err.raw_os_error() == Some(libc::EPERM) => Error::Privilege(format!(
-                "cannot drop privileges to {} (uid {}, gid {}): {err}",
-                a.name, a.uid, a.gid
-            )),
+            // EINVAL: a uid or gid the kernel does not accept.
+            (_, Some(a)) if matches!(err.raw_os_error(), Some(libc::EPERM | libc::EINVAL)) => {
+                Error::Privilege(format!(
+                    "cannot drop privileges to {} (uid {}, gid {}): {err}",
+                    a.name, a.uid, a.gid
+                ))
+            }
             (std::io::ErrorKind::NotFound, _) => Error::Exec {
                 code: 127,
                 message: format!("{name}: command not found"),
@@ -93,6 +96,7 @@ pub fn supervise(service: &Service, original_mask: &SigSet) -> Result<i32> {
             );
         }
     }
+    crate::run::settle_startup_signals();
     let child = service
         .command(original_mask, true)?
         .spawn()
@@ -189,6 +193,15 @@ pub fn rewrites(role: &[(i32, i32)], given: &[String]) -> Result<Vec<(i32, i32)>
             let (from, to) = r.split_once(':').ok_or_else(bad)?;
             let from = sys::signal_number(from).ok_or_else(bad)?;
             let to = sys::signal_number(to).ok_or_else(bad)?;
+            if matches!(from, libc::SIGKILL | libc::SIGSTOP) {
+                return Err(Error::env(
+                    "--rewrite",
+                    format!(
+                        "{r:?}: {} can never be caught, so it cannot be rewritten; rewrite a signal pulp-init receives, e.g. TERM:QUIT",
+                        sys::signal_name(from)
+                    ),
+                ));
+            }
             Ok((from, to))
         })
         .collect();
@@ -209,5 +222,8 @@ mod tests {
         assert_eq!(r, vec![(15, libc::SIGWINCH), (10, 12)]);
         assert!(rewrites(&[], &["TERM".into()]).is_err());
         assert!(rewrites(&[], &["TERM:NOPE".into()]).is_err());
+        assert!(rewrites(&[], &["KILL:TERM".into()]).is_err());
+        assert!(rewrites(&[], &["STOP:TERM".into()]).is_err());
+        assert_eq!(rewrites(&[], &["TERM:KILL".into()]).unwrap(), vec![(15, 9)]);
     }
 }

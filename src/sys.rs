@@ -209,6 +209,27 @@ pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
     }
 }
 
+/// Reserves disk blocks for the first `len` bytes of `file` without changing its size
+/// (`fallocate(2)` with `FALLOC_FL_KEEP_SIZE`), so that rewriting it in place cannot
+/// run out of space half-way. `Ok(false)`: the filesystem cannot reserve (EOPNOTSUPP).
+pub fn reserve(file: &std::fs::File, len: u64) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let len =
+        libc::off_t::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    if len == 0 {
+        return Ok(true);
+    }
+    // SAFETY: a valid open descriptor and integer arguments.
+    if unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, len) } == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EOPNOTSUPP | libc::ENOSYS) => Ok(false),
+        _ => Err(e),
+    }
+}
+
 /// Become a child subreaper: orphans of our descendants are reparented to us.
 pub fn set_child_subreaper() -> io::Result<()> {
     // SAFETY: prctl with integer arguments.

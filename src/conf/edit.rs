@@ -1,7 +1,7 @@
 //! Format-preserving edits: change only the lines a key needs, verify the result reads
 //! back as intended, and leave every other byte as it was.
 
-use super::parse::{is_comment, parse, Kind, Line, ParseError, Parsed};
+use super::parse::{is_comment, is_space, parse, Kind, Line, ParseError, Parsed};
 use std::collections::BTreeMap;
 
 /// One `[section] key = value` the environment asks for. `value` is the value Pulp must
@@ -33,6 +33,8 @@ pub struct Change {
 pub enum EditError {
     /// The original text is not readable as configparser reads it.
     Parse(ParseError),
+    /// The value of edit number `edit` cannot be written so that Pulp reads it back.
+    Unwritable { edit: usize, reason: String },
     /// The edited text does not read back as intended: a bug, nothing is written.
     Verify(String),
 }
@@ -47,7 +49,7 @@ pub fn apply(text: &str, edits: &[Edit]) -> Result<(String, Vec<Change>), EditEr
     let before = original.values();
     let mut parsed = original;
     let mut changes = Vec::new();
-    for edit in edits {
+    for (n, edit) in edits.iter().enumerate() {
         let raw = escape(&edit.value);
         let key = edit.key.to_lowercase();
         let old = before.get(&(edit.section.clone(), key.clone())).cloned();
@@ -62,6 +64,18 @@ pub fn apply(text: &str, edits: &[Edit]) -> Result<(String, Vec<Change>), EditEr
                 e.line, e.problem
             ))
         })?;
+        let now = parsed.values().remove(&(edit.section.clone(), key.clone()));
+        if now.as_deref() != Some(raw.as_str()) {
+            return Err(EditError::Unwritable {
+                edit: n,
+                reason: if raw.starts_with(';') && lines.iter().any(|l| l.ending == "\r\n") {
+                    "a value starting with ';' reads as a comment in a file with CRLF line ends"
+                        .into()
+                } else {
+                    "Pulp's parser would read the written line differently".into()
+                },
+            });
+        }
         changes.push(Change {
             section: edit.section.clone(),
             key,
@@ -150,7 +164,7 @@ fn set_key(lines: &mut Vec<Line>, parsed: &Parsed, section: &str, key: &str, raw
         }
         lines.push(new_line(format!("[{section}]"), &eol));
         let sep = file_separator(parsed);
-        lines.push(new_line(format!("{key}{sep}{raw}"), &eol));
+        lines.push(new_line(key_line(key, sep, raw), &eol));
         return;
     }
     // A commented default (`# seeds: localhost:27017`) gets the value on the next line.
@@ -159,7 +173,13 @@ fn set_key(lines: &mut Vec<Line>, parsed: &Parsed, section: &str, key: &str, raw
         for i in h + 1..end {
             if let Some(prefix) = commented_default(&parsed.lines[i].text, key) {
                 if safe_to_insert_after(parsed, i) {
-                    lines.insert(i + 1, new_line(format!("{prefix}{raw}"), &eol));
+                    let text = format!("{prefix}{raw}");
+                    let text = if is_comment(&text) {
+                        key_line(key, ": ", raw)
+                    } else {
+                        text
+                    };
+                    lines.insert(i + 1, new_line(text, &eol));
                     fix_missing_ending(lines, i, &eol);
                     return;
                 }
@@ -169,8 +189,19 @@ fn set_key(lines: &mut Vec<Line>, parsed: &Parsed, section: &str, key: &str, raw
     let h = headers[headers.len() - 1];
     let at = own_end(parsed, h) - 1;
     let sep = file_separator(parsed);
-    lines.insert(at + 1, new_line(format!("{key}{sep}{raw}"), &eol));
+    lines.insert(at + 1, new_line(key_line(key, sep, raw), &eol));
     fix_missing_ending(lines, at, &eol);
+}
+
+/// `key<sep>value`, except that `rem = v` would be a comment line to Pulp's parser
+/// (its first word is `rem`): such a key is written `rem: v`.
+fn key_line(key: &str, sep: &str, raw: &str) -> String {
+    let line = format!("{key}{sep}{raw}");
+    if is_comment(&line) {
+        format!("{key}: {raw}")
+    } else {
+        line
+    }
 }
 
 fn fix_missing_ending(lines: &mut [Line], i: usize, eol: &str) {
@@ -202,12 +233,27 @@ fn replace_value(lines: &mut Vec<Line>, parsed: &Parsed, i: usize, raw: &str) {
     };
     let text = &parsed.lines[i].text;
     let head = &text[..value_start];
-    let gap = if value_start == value_end && !head.ends_with(char::is_whitespace) {
+    let gap = if value_start == value_end && !head.ends_with(is_space) {
         " "
     } else {
         ""
     };
-    lines[i].text = format!("{head}{gap}{raw}{}", &text[value_end..]);
+    let tail = &text[value_end..];
+    let comment = tail.trim_start_matches(is_space);
+    // Only the first `;` of a value is looked at: with a `;` in the new value, a comment
+    // after it would become part of the value, so it moves to a line of its own, above.
+    let (tail, moved) = if raw.contains(';') {
+        (
+            String::new(),
+            (!comment.is_empty()).then(|| comment.to_string()),
+        )
+    } else if tail.starts_with(';') {
+        // `k:;c` read as empty; after a value the `;` needs white space before it.
+        (format!(" {tail}"), None)
+    } else {
+        (tail.to_string(), None)
+    };
+    lines[i].text = format!("{head}{gap}{raw}{tail}");
     // The old value's continuation lines go with it; comments between them stay.
     let mut j = i + 1;
     let mut k = i + 1;
@@ -221,10 +267,17 @@ fn replace_value(lines: &mut Vec<Line>, parsed: &Parsed, i: usize, raw: &str) {
         }
         j += 1;
     }
+    if let Some(comment) = moved {
+        let ending = lines[i].ending.clone();
+        let eol = if ending.is_empty() {
+            line_ending(lines)
+        } else {
+            ending
+        };
+        lines.insert(i, new_line(comment, &eol));
+    }
 }
 
-/// The end (exclusive) of the part of a section that belongs to it: the documentation
-/// block of the next section, after a blank line at the end, does not.
 fn own_end(parsed: &Parsed, header: usize) -> usize {
     let lines = &parsed.lines;
     let end = (header + 1..lines.len())
@@ -419,11 +472,57 @@ mod tests {
 
     #[test]
     fn indented_line_after_a_commented_default_is_not_captured() {
-        let text = "[a]\n# k: 1\n  j: 2\n";
+        let text = "[a]\nx: 0\n# k: 1\n  j: 2\n";
         let out = apply_one(text, "a", "k", "v");
         let p = parse(&out).unwrap();
-        assert_eq!(p.get("a", "j").as_deref(), Some("2"));
+        assert_eq!(p.get("a", "x").as_deref(), Some("0\nj: 2"));
         assert_eq!(p.get("a", "k").as_deref(), Some("v"));
+    }
+
+    #[test]
+    fn a_semicolon_value_moves_the_inline_comment_to_its_own_line() {
+        assert_eq!(
+            apply_one("[a]\nkey: old ;comment\n", "a", "key", "a;b"),
+            "[a]\n;comment\nkey: a;b\n"
+        );
+        assert_eq!(
+            apply_one("[a]\nkey: old ;comment\n", "a", "key", "ab"),
+            "[a]\nkey: ab ;comment\n"
+        );
+        assert_eq!(
+            apply_one("[a]\nkey: ;c \n", "a", "key", "v"),
+            "[a]\nkey: v ;c \n"
+        );
+        assert_eq!(
+            apply_one("[a]\nkey: x  \n", "a", "key", ";v"),
+            "[a]\nkey: ;v\n"
+        );
+    }
+
+    #[test]
+    fn a_key_named_rem_is_never_written_as_a_comment() {
+        assert_eq!(
+            apply_one("[a]\nx = 1\n", "a", "rem", "v"),
+            "[a]\nx = 1\nrem: v\n"
+        );
+        assert_eq!(
+            apply_one("[a]\n# rem = 1\n", "a", "rem", "v"),
+            "[a]\n# rem = 1\nrem: v\n"
+        );
+    }
+
+    #[test]
+    fn a_semicolon_start_cannot_be_written_with_crlf() {
+        let err = apply("[a]\r\nk: 1\r\n", &[edit("a", "k", ";v")]).unwrap_err();
+        assert!(matches!(err, EditError::Unwritable { edit: 0, .. }));
+    }
+
+    #[test]
+    fn an_indented_comment_is_part_of_the_old_value_and_goes_with_it() {
+        assert_eq!(
+            apply_one("[a]\nk: v\n  # note\nz: 1\n", "a", "k", "w"),
+            "[a]\nk: w\nz: 1\n"
+        );
     }
 
     #[test]

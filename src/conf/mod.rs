@@ -9,8 +9,11 @@ pub use write::{InPlaceReason, Method};
 
 use crate::error::{Error, Result};
 use crate::settings::is_secret_key;
-use std::io;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// The edited text next to the original, not yet written.
 #[derive(Debug)]
@@ -20,31 +23,105 @@ pub struct Plan {
     pub new: String,
     pub changes: Vec<Change>,
     secret_keys: Vec<(String, String)>,
+    _lock: File,
 }
 
-/// Reads server.conf as Pulp would: missing, unreadable, not UTF-8 or not parseable
-/// by configparser is an error (exit 78).
+/// Reads server.conf as Pulp would: missing, unreadable, not a regular file, not UTF-8
+/// or not parseable is an error (exit 78).
 pub fn load(path: &Path) -> Result<String> {
+    let (_, text) = open_and_read(path, false)?;
+    Ok(text)
+}
+
+/// Opens server.conf (refusing anything but a regular file, or a symlink to one, without
+/// blocking on a FIFO) and reads it; with `lock`, under an exclusive advisory lock held
+/// by the returned file, so that concurrent writers apply their edits one after another.
+fn open_and_read(path: &Path, lock: bool) -> Result<(File, String)> {
     let err = |problem: String| Error::ConfRead {
         path: path.to_path_buf(),
         problem,
     };
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => {
-            err("not found; mount server.conf there or set --conf / PULP_SERVER_CONF".into())
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => err(
+                    "not found; mount server.conf there or set --conf / PULP_SERVER_CONF".into(),
+                ),
+                _ => err(format!("cannot read: {e}")),
+            })?;
+        let meta = file
+            .metadata()
+            .map_err(|e| err(format!("cannot read: {e}")))?;
+        if !meta.file_type().is_file() {
+            return Err(err(format!(
+                "is {}, not a regular file; mount the server.conf file itself there or set --conf / PULP_SERVER_CONF",
+                file_kind(&meta.file_type())
+            )));
         }
-        _ => err(format!("cannot read: {e}")),
-    })?;
-    String::from_utf8(bytes).map_err(|e| {
-        err(format!(
-            "not valid UTF-8 (byte {}); Pulp cannot read it either",
-            e.utf8_error().valid_up_to()
-        ))
-    })
+        if lock {
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
+                Err(std::fs::TryLockError::WouldBlock) => return Err(err(format!(
+                    "still locked by another writer after {} s; is another pulp-init config stuck?",
+                    LOCK_WAIT.as_secs()
+                ))),
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(err(format!("cannot lock: {e}")))
+                }
+            }
+            // A writer that held the lock may have renamed a new file into place: lock
+            // the file the path names now, or its edits would be lost.
+            let now = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
+            if (now.dev(), now.ino()) != (meta.dev(), meta.ino()) {
+                continue;
+            }
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        (&file)
+            .read_to_end(&mut bytes)
+            .map_err(|e| err(format!("cannot read: {e}")))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            err(format!(
+                "not valid UTF-8 (byte {}); Pulp cannot read it either",
+                e.utf8_error().valid_up_to()
+            ))
+        })?;
+        return Ok((file, text));
+    }
 }
 
+/// How long a writer waits for another one to finish with server.conf.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// The kind of a file that is not a regular one, for an error line.
+pub fn file_kind(t: &std::fs::FileType) -> &'static str {
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Reads server.conf under its lock and applies the edits in memory; the lock is held
+/// until the plan is dropped, so `commit` writes over exactly the text that was read.
 pub fn plan(path: &Path, edits: &[Edit]) -> Result<Plan> {
-    let old = load(path)?;
+    let (lock, old) = open_and_read(path, true)?;
     let (new, changes) = edit::apply(&old, edits).map_err(|e| match e {
         edit::EditError::Parse(p) => Error::ConfRead {
             path: path.to_path_buf(),
@@ -53,6 +130,16 @@ pub fn plan(path: &Path, edits: &[Edit]) -> Result<Plan> {
                 p.line, p.problem
             ),
         },
+        edit::EditError::Unwritable { edit, reason } => {
+            let var = edits.get(edit).map_or("", |e| e.source.as_str());
+            Error::env(
+                var,
+                format!(
+                    "cannot be written to {} so that Pulp reads it back: {reason}",
+                    path.display()
+                ),
+            )
+        }
         edit::EditError::Verify(msg) => Error::Internal(format!("{}: {msg}", path.display())),
     })?;
     let secret_keys = edits
@@ -66,6 +153,7 @@ pub fn plan(path: &Path, edits: &[Edit]) -> Result<Plan> {
         new,
         changes,
         secret_keys,
+        _lock: lock,
     })
 }
 

@@ -1,27 +1,36 @@
-//! A line-exact model of server.conf as Python's configparser reads it.
+//! A line-exact model of server.conf as Pulp 2 reads it: Python 2.7's
+//! `ConfigParser.SafeConfigParser`, written from its documented and observed behaviour
+//! (checked against Python 2.7.18 itself in `tests/conf_property.rs`).
 //!
-//! Pulp reads the file with `ConfigParser(inline_comment_prefixes=(';',), strict=False)`
-//! (`SafeConfigParser` on Python 2). This module follows `RawConfigParser._read` of
-//! CPython 3.11 line by line, so an edit can be checked against what Pulp will see.
+//! The rules that differ from Python 3's configparser, and matter for editing:
+//! - only a line whose *first character* is `#` or `;`, or whose first word is `rem`
+//!   (any case, at column 0), is a comment;
+//! - a line starting with white space continues the last key's value, whatever it holds
+//!   (`  # note` is value text), and blank lines neither end a value nor join it;
+//! - only the *first* `;` of a value is looked at: it starts a comment when white space
+//!   precedes it (at the value's start: when the value's last character is white space);
+//! - a value written `""` reads as empty;
+//! - "white space" is ASCII only (space, tab, CR, LF, VT, FF): Python 2 reads bytes.
 
 use std::collections::BTreeMap;
 
-/// What one physical line is to configparser.
+/// What one physical line is to the parser.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
     /// Empty or white space only.
     Blank,
-    /// A whole-line comment (`#` or `;` after optional white space).
+    /// A whole-line comment: `#` or `;` in column 0, or a first word `rem`.
     Comment,
-    /// `[name]`.
+    /// `[name]` (anything after the first `]` is ignored).
     Header(String),
-    /// `key: value` (or `=`); `value` is the stripped text before any inline comment.
+    /// `key: value` (or `=`); `value_start..value_end` is the text Pulp reads
+    /// (`""` there reads as empty).
     Key {
         key: String,
         value_start: usize,
         value_end: usize,
     },
-    /// An indented line that continues the value of the key on line `of`.
+    /// A line starting with white space: it continues the value of the key on line `of`.
     Continuation { of: usize },
 }
 
@@ -41,38 +50,33 @@ pub struct Parsed {
     pub lines: Vec<Line>,
 }
 
-/// A parse failure, as configparser would raise it.
+/// A parse failure, as the parser would raise it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
     pub line: usize,
     pub problem: String,
 }
 
-fn py_strip(s: &str) -> &str {
-    s.trim_matches(char::is_whitespace)
+/// Python 2's `str.isspace` for one character: ASCII white space only.
+pub fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
 }
 
-/// Index where an inline `;` comment starts: a `;` at the start or after white space.
-fn inline_comment_start(line: &str) -> Option<usize> {
-    let mut prev: Option<char> = None;
-    for (i, c) in line.char_indices() {
-        if c == ';' && prev.is_none_or(char::is_whitespace) {
-            return Some(i);
-        }
-        prev = Some(c);
-    }
-    None
+/// Python 2's `str.strip()`.
+pub fn strip(s: &str) -> &str {
+    s.trim_matches(is_space)
 }
 
+/// Whole-line comment: `#`/`;` in column 0, or `rem` as the first word in column 0.
 pub fn is_comment(text: &str) -> bool {
-    let t = py_strip(text);
-    t.starts_with('#') || t.starts_with(';')
-}
-
-fn indent_of(text: &str) -> usize {
-    text.char_indices()
-        .find(|(_, c)| !c.is_whitespace())
-        .map_or(0, |(i, _)| i)
+    match text.chars().next() {
+        Some('#' | ';') => true,
+        Some('r' | 'R') => text
+            .split(is_space)
+            .next()
+            .is_some_and(|w| w.eq_ignore_ascii_case("rem")),
+        _ => false,
+    }
 }
 
 /// Splits text into lines, keeping each line's ending.
@@ -99,75 +103,82 @@ pub fn split_lines(text: &str) -> Vec<(String, String)> {
     out
 }
 
+/// The section name of a header line: `[` in column 0, then at least one character up
+/// to the first `]`.
+pub fn header_name(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix('[')?;
+    let end = rest.find(']')?;
+    (end > 0).then(|| &rest[..end])
+}
+
+/// Where the value Pulp reads lies in a key line, given the byte offset just after the
+/// separator. `crlf`: the line ends with `\r\n` (the `\r` is part of what the parser sees).
+pub fn value_span(text: &str, after_sep: usize, crlf: bool) -> (usize, usize) {
+    let raw = &text[after_sep..];
+    let start = after_sep + (raw.len() - raw.trim_start_matches(is_space).len());
+    let mut end = text.len();
+    let value = &text[start..];
+    if let Some(pos) = value.find(';') {
+        let before = if pos == 0 {
+            // The character before the first one is the value's last (with the `\r`).
+            if crlf {
+                Some('\r')
+            } else {
+                value.chars().next_back()
+            }
+        } else {
+            value[..pos].chars().next_back()
+        };
+        if before.is_some_and(is_space) {
+            end = start + pos;
+        }
+    }
+    let kept = text[start..end].trim_end_matches(is_space);
+    (start, start + kept.len())
+}
+
 pub fn parse(text: &str) -> Result<Parsed, ParseError> {
     let mut lines = Vec::new();
     let mut section: Option<String> = None;
-    // Index of the line holding the option currently being read (configparser's `optname`).
+    // Index of the line holding the key whose value a continuation extends.
     let mut current_key: Option<usize> = None;
-    let mut indent_level = 0usize;
     for (n, (text, ending)) in split_lines(text).into_iter().enumerate() {
-        let comment_start = if is_comment(&text) {
-            Some(0)
-        } else {
-            inline_comment_start(&text)
+        let err = |problem: &str| ParseError {
+            line: n + 1,
+            problem: problem.to_string(),
         };
-        let before_comment = &text[..comment_start.unwrap_or(text.len())];
-        let value = py_strip(before_comment);
-        let kind = if value.is_empty() {
-            if comment_start.is_some() {
-                Kind::Comment
-            } else {
-                Kind::Blank
-            }
+        let kind = if strip(&text).is_empty() {
+            Kind::Blank
+        } else if is_comment(&text) {
+            Kind::Comment
+        } else if let (true, Some(of), Some(_)) =
+            (text.starts_with(is_space), current_key, section.as_ref())
+        {
+            Kind::Continuation { of }
+        } else if let Some(name) = header_name(&text) {
+            section = Some(name.to_string());
+            current_key = None;
+            Kind::Header(name.to_string())
+        } else if section.is_none() {
+            return Err(err("text before the first [section] header"));
+        } else if text.starts_with(is_space) {
+            return Err(err(
+                "an indented line that no key precedes (only a value can continue)",
+            ));
         } else {
-            let cur_indent = indent_of(&text);
-            match current_key {
-                Some(of) if section.is_some() && cur_indent > indent_level => {
-                    Kind::Continuation { of }
-                }
-                _ => {
-                    indent_level = cur_indent;
-                    if let Some(name) = header_name(value) {
-                        section = Some(name.to_string());
-                        current_key = None;
-                        Kind::Header(name.to_string())
-                    } else if section.is_none() {
-                        return Err(ParseError {
-                            line: n + 1,
-                            problem: "text before the first [section] header".into(),
-                        });
-                    } else {
-                        let Some(sep) = value.find([':', '=']) else {
-                            return Err(ParseError {
-                                line: n + 1,
-                                problem: "line is neither a comment, a [section] nor key: value"
-                                    .into(),
-                            });
-                        };
-                        let key = py_strip(&value[..sep]).to_lowercase();
-                        if key.is_empty() {
-                            return Err(ParseError {
-                                line: n + 1,
-                                problem: "a key: value line without a key".into(),
-                            });
-                        }
-                        current_key = Some(n);
-                        // Offsets of the stripped value inside the whole line.
-                        let value_offset = value.as_ptr() as usize - text.as_ptr() as usize;
-                        let after_sep = &value[sep + 1..];
-                        let val = py_strip(after_sep);
-                        let value_start = if val.is_empty() {
-                            value_offset + value.len()
-                        } else {
-                            val.as_ptr() as usize - text.as_ptr() as usize
-                        };
-                        Kind::Key {
-                            key,
-                            value_start,
-                            value_end: value_start + val.len(),
-                        }
-                    }
-                }
+            let Some(sep) = text.find([':', '=']) else {
+                return Err(err("line is neither a comment, a [section] nor key: value"));
+            };
+            if sep == 0 {
+                return Err(err("a key: value line without a key"));
+            }
+            let key = text[..sep].trim_end_matches(is_space).to_ascii_lowercase();
+            current_key = Some(n);
+            let (value_start, value_end) = value_span(&text, sep + 1, ending == "\r\n");
+            Kind::Key {
+                key,
+                value_start,
+                value_end,
             }
         };
         lines.push(Line {
@@ -180,16 +191,9 @@ pub fn parse(text: &str) -> Result<Parsed, ParseError> {
     Ok(Parsed { lines })
 }
 
-/// configparser's `SECTCRE` (`\[(?P<header>.+)\]`, matched at the start, greedy).
-fn header_name(value: &str) -> Option<&str> {
-    let rest = value.strip_prefix('[')?;
-    let end = rest.rfind(']')?;
-    (end > 0).then(|| &rest[..end])
-}
-
 impl Parsed {
     /// The raw value (before `%` interpolation) of the key on line `i`, joined with its
-    /// continuation lines as configparser joins them.
+    /// continuation lines as the parser joins them.
     pub fn raw_value(&self, i: usize) -> String {
         let Kind::Key {
             value_start,
@@ -199,23 +203,19 @@ impl Parsed {
         else {
             return String::new();
         };
-        let mut parts = vec![self.lines[i].text[value_start..value_end].to_string()];
+        let first = &self.lines[i].text[value_start..value_end];
+        let mut parts = vec![if first == "\"\"" { "" } else { first }];
         for line in &self.lines[i + 1..] {
             match &line.kind {
-                Kind::Continuation { of } if *of == i => {
-                    let end = inline_comment_start(&line.text).unwrap_or(line.text.len());
-                    parts.push(py_strip(&line.text[..end]).to_string());
-                }
-                Kind::Blank => parts.push(String::new()),
-                Kind::Comment => {}
+                Kind::Continuation { of } if *of == i => parts.push(strip(&line.text)),
+                Kind::Blank | Kind::Comment => {}
                 _ => break,
             }
         }
-        parts.join("\n").trim_end().to_string()
+        parts.join("\n")
     }
 
-    /// Every (section, key) with its effective raw value: the last occurrence wins, as
-    /// with `strict=False`.
+    /// Every (section, key) with its effective raw value: the last occurrence wins.
     pub fn values(&self) -> BTreeMap<(String, String), String> {
         let mut out = BTreeMap::new();
         for (i, line) in self.lines.iter().enumerate() {
@@ -230,7 +230,7 @@ impl Parsed {
     /// The effective value of a key as Pulp gets it: raw value with `%%` interpolated.
     pub fn get(&self, section: &str, key: &str) -> Option<String> {
         self.values()
-            .get(&(section.to_string(), key.to_lowercase()))
+            .get(&(section.to_string(), key.to_ascii_lowercase()))
             .map(|raw| raw.replace("%%", "%"))
     }
 }
@@ -239,20 +239,67 @@ impl Parsed {
 mod tests {
     use super::*;
 
+    fn get(text: &str, section: &str, key: &str) -> Option<String> {
+        parse(text).unwrap().get(section, key)
+    }
+
     #[test]
     fn reads_keys_comments_and_continuations() {
         let p = parse("[a]\n# x: 1\nKey = v ; c\nmulti: one\n  two\n\n  three\n\nz:\n").unwrap();
         let v = p.values();
         assert_eq!(v[&("a".into(), "key".into())], "v");
-        assert_eq!(v[&("a".into(), "multi".into())], "one\ntwo\n\nthree");
+        // Blank lines inside a value are dropped, not kept as empty lines.
+        assert_eq!(v[&("a".into(), "multi".into())], "one\ntwo\nthree");
         assert_eq!(v[&("a".into(), "z".into())], "");
         assert!(!v.contains_key(&("a".into(), "x".into())));
     }
 
     #[test]
-    fn semicolon_needs_white_space_before_it_to_comment() {
-        let p = parse("[a]\nk: a;b ;c\n").unwrap();
-        assert_eq!(p.get("a", "k").unwrap(), "a;b");
+    fn an_indented_comment_continues_the_value() {
+        assert_eq!(get("[a]\nk: v\n  # note\n", "a", "k").unwrap(), "v\n# note");
+        assert_eq!(get("[a]\nk: v\n  [b]\n", "a", "k").unwrap(), "v\n[b]");
+        assert_eq!(get("[a]\nk: v\n  x ;y\n", "a", "k").unwrap(), "v\nx ;y");
+        assert_eq!(parse("[a]\n  # note\n").unwrap_err().line, 2);
+    }
+
+    #[test]
+    fn only_the_first_semicolon_is_looked_at() {
+        assert_eq!(get("[a]\nk: a;b ;c\n", "a", "k").unwrap(), "a;b ;c");
+        assert_eq!(get("[a]\nk: a ;b ;c\n", "a", "k").unwrap(), "a");
+        assert_eq!(get("[a]\nk: a\t;b\n", "a", "k").unwrap(), "a");
+        // At the value's start, the value's last character decides.
+        assert_eq!(get("[a]\nk: ;x\n", "a", "k").unwrap(), ";x");
+        assert_eq!(get("[a]\nk: ;x \n", "a", "k").unwrap(), "");
+        assert_eq!(get("[a]\r\nk: ;x\r\n", "a", "k").unwrap(), "");
+    }
+
+    #[test]
+    fn two_quotes_read_as_empty() {
+        assert_eq!(get("[a]\nk: \"\"\n", "a", "k").unwrap(), "");
+        assert_eq!(get("[a]\nk: \"\"x\n", "a", "k").unwrap(), "\"\"x");
+    }
+
+    #[test]
+    fn rem_lines_are_comments() {
+        let p = parse("[a]\nrem this is a comment\nREM\nRem\tx\nrem: 1\nremark: 2\n").unwrap();
+        let v = p.values();
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[&("a".into(), "rem".into())], "1");
+        assert_eq!(v[&("a".into(), "remark".into())], "2");
+        assert_eq!(get("[a]\nrem = 1\n", "a", "rem"), None);
+    }
+
+    #[test]
+    fn only_ascii_white_space_is_stripped() {
+        assert_eq!(get("[a]\nk: v\u{a0}\n", "a", "k").unwrap(), "v\u{a0}");
+        assert_eq!(get("[a]\nk: v\x0b\n", "a", "k").unwrap(), "v");
+        assert_eq!(get("[a]\nK\u{c9}Y: v\n", "a", "k\u{c9}y").unwrap(), "v");
+    }
+
+    #[test]
+    fn header_ends_at_the_first_bracket() {
+        assert_eq!(get("[a]b] junk\nk: 1\n", "a", "k").unwrap(), "1");
+        assert!(parse("[]\n").is_err());
     }
 
     #[test]
@@ -263,7 +310,7 @@ mod tests {
     }
 
     #[test]
-    fn rejects_what_configparser_rejects() {
+    fn rejects_what_the_parser_rejects() {
         assert_eq!(parse("k: v\n[a]\n").unwrap_err().line, 1);
         assert_eq!(parse("[a]\njust words\n").unwrap_err().line, 2);
         assert_eq!(parse("[a]\n: v\n").unwrap_err().line, 2);

@@ -8,8 +8,8 @@
 //! fsynced first, so a crash leaves the full new text next to the file.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// How the file was written, for the log.
@@ -39,6 +39,9 @@ pub fn write_with(
 ) -> io::Result<Method> {
     let target = fs::canonicalize(path)?;
     let meta = fs::metadata(&target)?;
+    if !meta.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
     // Fail early, before any temp file, when the file itself is not writable.
     OpenOptions::new().write(true).open(&target)?;
     if is_mount_point(&target) {
@@ -115,28 +118,49 @@ fn fchown(f: &File, uid: u32, gid: u32) -> io::Result<()> {
 }
 
 fn in_place(target: &Path, contents: &[u8], reason: InPlaceReason) -> io::Result<Method> {
-    // The complete new text is on disk before the original is touched.
-    let dir = target.parent().unwrap_or(Path::new("/"));
-    let mut copy_path = temp_path(dir, target);
-    let mut f = match create_temp(&copy_path, 0o600) {
-        Ok(f) => f,
-        Err(_) => {
-            copy_path = temp_path(&std::env::temp_dir(), target);
-            create_temp(&copy_path, 0o600)?
+    let file = OpenOptions::new().read(true).write(true).open(target)?;
+    let mut original = Vec::new();
+    (&file).read_to_end(&mut original)?;
+    // Space for the new text is reserved first (ENOSPC here leaves the file as it was),
+    // and a failed write puts the original back.
+    crate::sys::reserve(&file, contents.len() as u64)?;
+    // A complete, fsynced copy of the new text, so a crash mid-write leaves it next to
+    // the file; best effort (on a full filesystem there may be no room for it).
+    let copy = keep_copy(target, contents);
+    let written = overwrite(&file, contents).or_else(|e| {
+        if let Err(restore) = overwrite(&file, &original) {
+            log::error!(
+                "{}: restoring the original after a failed write failed too: {restore}",
+                target.display()
+            );
         }
-    };
-    let written = (|| {
-        f.write_all(contents)?;
-        f.sync_all()?;
-        let mut out = OpenOptions::new().write(true).open(target)?;
-        out.write_all(contents)?;
-        out.set_len(contents.len() as u64)?;
-        out.sync_all()
-    })();
-    if written.is_ok() {
-        let _ = fs::remove_file(&copy_path);
+        Err(e)
+    });
+    if let Some(copy) = copy {
+        let _ = fs::remove_file(copy);
     }
     written.map(|()| Method::InPlace(reason))
+}
+
+fn overwrite(file: &File, contents: &[u8]) -> io::Result<()> {
+    file.write_all_at(contents, 0)?;
+    file.set_len(contents.len() as u64)?;
+    file.sync_all()
+}
+
+fn keep_copy(target: &Path, contents: &[u8]) -> Option<PathBuf> {
+    let dir = target.parent().unwrap_or(Path::new("/"));
+    for dir in [dir, &std::env::temp_dir()] {
+        let path = temp_path(dir, target);
+        let Ok(mut f) = create_temp(&path, 0o600) else {
+            continue;
+        };
+        if f.write_all(contents).and_then(|()| f.sync_all()).is_ok() {
+            return Some(path);
+        }
+        let _ = fs::remove_file(&path);
+    }
+    None
 }
 
 /// True when `path` is listed as a mount point in /proc/self/mountinfo.
