@@ -69,10 +69,12 @@ fn open_and_read(path: &Path, lock: bool) -> Result<(File, String)> {
                     std::thread::sleep(Duration::from_millis(5));
                     continue;
                 }
-                Err(std::fs::TryLockError::WouldBlock) => return Err(err(format!(
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(err(format!(
                     "still locked by another writer after {} s; is another pulp-init config stuck?",
                     LOCK_WAIT.as_secs()
-                ))),
+                )))
+                }
                 Err(std::fs::TryLockError::Error(e)) => {
                     return Err(err(format!("cannot lock: {e}")))
                 }
