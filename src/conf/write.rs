@@ -127,14 +127,13 @@ fn in_place(target: &Path, contents: &[u8], reason: InPlaceReason) -> io::Result
     // A complete, fsynced copy of the new text, so a crash mid-write leaves it next to
     // the file; best effort (on a full filesystem there may be no room for it).
     let copy = keep_copy(target, contents);
-    let written = overwrite(&file, contents).map_err(|e| {
+    let written = overwrite(&file, contents).inspect_err(|_| {
         if let Err(restore) = overwrite(&file, &original) {
             log::error!(
                 "{}: restoring the original after a failed write failed too: {restore}",
                 target.display()
             );
         }
-        e
     });
     if let Some(copy) = copy {
         let _ = fs::remove_file(copy);
