@@ -216,6 +216,8 @@ fn probe_options(cli: &Cli, check: bool) -> probe::Options {
 
 /// Reads the environment, edits server.conf (or prints the diff), logs each change.
 fn config_phase(path: &Path, diff_only: bool) -> Result<()> {
+    // Waiting for another writer's lock must not delay `docker stop`.
+    run::exit_on_termination_signals();
     let env = settings::Env::from_vars(std::env::vars_os(), settings::read_value_file)?;
     let edits = settings::conf_edits(&env)?;
     let plan = conf::plan(path, &edits)?;
