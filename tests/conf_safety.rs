@@ -129,7 +129,11 @@ fn a_full_filesystem_leaves_a_bind_mounted_conf_byte_identical() {
     has(&out.stderr, "8192\n");
     // Only the file and the filler: no temp file left using up the space.
     has(&out.stderr, "filler\nserver.conf\n");
-    assert!(!out.stderr.contains(".server.conf.pulp-init."), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains(".server.conf.pulp-init."),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -525,3 +525,154 @@ fn after_the_probes_the_supervising_pid1_is_a_fresh_single_threaded_image() {
     let running_at = stderr.find("running sleep as pid").unwrap();
     assert!(ready < running_at, "{stderr}");
 }
+
+/// Holds an exclusive lock on `path` (as a concurrent `pulp-init config` would) until
+/// the returned child's stdin is closed.
+fn hold_lock(path: &std::path::Path) -> std::process::Child {
+    let mut holder = Command::new("flock")
+        .args([path.to_str().unwrap(), "-c", "echo locked; exec cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "locked\n");
+    holder
+}
+
+#[test]
+fn signals_during_start_up_are_not_forwarded_to_the_new_service() {
+    // pulp-init as PID 1 is held in its config phase by another writer's lock; a
+    // terminal's SIGWINCH and a stray SIGUSR1 arrive then. The service must not get them
+    // (it has no handlers yet: Python dies of USR1, httpd stops on WINCH).
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("server.conf");
+    std::fs::write(&conf, "[server]\n").unwrap();
+    let log = dir.path().join("signals");
+    let mut holder = hold_lock(&conf);
+    let mut cmd = as_pid1(&[
+        "--role",
+        "beat",
+        "--user",
+        "root",
+        "--conf",
+        conf.to_str().unwrap(),
+        "--skip-wait",
+        "--skip-migrate",
+        "--",
+        "python3",
+        "-c",
+        RECORDER,
+        log.to_str().unwrap(),
+    ]);
+    cmd.env("PULP_SERVER_NAME", "srv");
+    let running = Running::spawn(cmd);
+    let init = init_pid(running.child.id());
+    wait_until(
+        "pulp-init blocking signals",
+        Duration::from_secs(10),
+        || {
+            let status =
+                std::fs::read_to_string(format!("/proc/{init}/status")).unwrap_or_default();
+            status_field("init", "SigBlk", &status) != "0000000000000000"
+        },
+    );
+    kill(init, libc::SIGUSR1);
+    kill(init, libc::SIGWINCH);
+    drop(holder.stdin.take());
+    holder.wait().unwrap();
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_until("the recorder", Duration::from_secs(10), || {
+        read().contains("ready")
+    });
+    // A signal sent now reaches it: forwarding itself works.
+    kill(init, libc::SIGUSR2);
+    wait_until("SIGUSR2 at the service", Duration::from_secs(5), || {
+        read().lines().any(|l| l == libc::SIGUSR2.to_string())
+    });
+    kill(init, libc::SIGTERM);
+    let (code, _, _, stderr) = running.finish(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{stderr}");
+    let got: Vec<String> = read()
+        .lines()
+        .skip_while(|l| *l != "ready")
+        .map(str::to_string)
+        .collect();
+    assert_eq!(got, ["ready", "12", "15"], "{stderr}");
+    has(
+        &stderr,
+        "SIGUSR1 received before the service started: not forwarded",
+    );
+    has(
+        &stderr,
+        "SIGWINCH received before the service started: not forwarded",
+    );
+}
+
+#[test]
+fn uncatchable_rewrites_and_an_invalid_uid_are_refused() {
+    let out = run(pulp_init(&["--rewrite", "KILL:TERM", "--", "true"]));
+    assert_eq!(out.code, Some(64), "{}", out.stderr);
+    has(&out.stderr, "SIGKILL can never be caught");
+    let out = run(pulp_init(&["--rewrite", "STOP:TERM", "--", "true"]));
+    assert_eq!(out.code, Some(64), "{}", out.stderr);
+    let out = run(pulp_init(&["--user", "4294967295", "--", "true"]));
+    assert_eq!(out.code, Some(77), "{}", out.stderr);
+    has(&out.stderr, "cannot drop privileges");
+}
+
+#[test]
+fn boolean_variables_take_the_usual_spellings() {
+    for (value, ran) in [
+        ("1", true),
+        ("yes", true),
+        ("true", true),
+        ("on", true),
+        ("0", false),
+        ("no", false),
+        ("false", false),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("server.conf");
+        std::fs::write(&conf, "[server]\n").unwrap();
+        let mut cmd = pulp_init(&[
+            "--role",
+            "beat",
+            "--user",
+            "root",
+            "--conf",
+            conf.to_str().unwrap(),
+            "--skip-wait",
+            "--skip-migrate",
+            "--",
+            "true",
+        ]);
+        cmd.env("PULP_INIT_SKIP_CONFIG", value)
+            .env("PULP_SERVER_NAME", "srv");
+        let out = run(cmd);
+        assert_eq!(out.code, Some(0), "{value}: {}", out.stderr);
+        let edited = std::fs::read_to_string(&conf).unwrap().contains("srv");
+        assert_eq!(edited, !ran, "PULP_INIT_SKIP_CONFIG={value}");
+    }
+    let mut cmd = pulp_init(&["--", "true"]);
+    cmd.env("PULP_INIT_SKIP_WAIT", "maybe");
+    assert_eq!(run(cmd).code, Some(64));
+}
+
+#[test]
+fn a_log_spec_for_other_modules_keeps_pulp_inits_own_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("server.conf");
+    std::fs::write(&conf, "[server]\n").unwrap();
+    let mut cmd = pulp_init(&["config", "--conf", conf.to_str().unwrap()]);
+    cmd.env("PULP_SERVER_NAME", "srv")
+        .env("PULP_INIT_LOG", "lapin=trace");
+    let out = run(cmd);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    has(&out.stderr, "server_name");
+}
