@@ -25,11 +25,12 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::OnceLock;
 
-const BIN: &str = env!("CARGO_BIN_EXE_pulp-init");
+mod common;
+use common::{python2, BIN};
 
 /// Grammar productions that `PULP_INIT_PROPTEST_AVOID` can leave out.
 const TAGS: &[&str] = &[
@@ -400,52 +401,6 @@ fn has_env_duplicates(env: &[(String, String)]) -> bool {
 
 // ---------------------------------------------------------------------------------------
 // The judge: one Python 2 process for the whole run
-
-fn python2() -> Option<PathBuf> {
-    let works = |p: &Path| {
-        Command::new(p)
-            .args([
-                "-c",
-                "import sys, ConfigParser; sys.exit(sys.version_info[0] != 2)",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if let Some(p) = std::env::var_os("PULP_INIT_PYTHON2").filter(|p| !p.is_empty()) {
-        let p = PathBuf::from(p);
-        assert!(
-            works(&p),
-            "PULP_INIT_PYTHON2={p:?} is not a working Python 2.7"
-        );
-        return Some(p);
-    }
-    let mut candidates = Vec::new();
-    let pyenv_root = std::env::var_os("PYENV_ROOT")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let out = Command::new("pyenv").arg("root").output().ok()?;
-            let root = String::from_utf8(out.stdout).ok()?;
-            out.status.success().then(|| PathBuf::from(root.trim_end()))
-        })
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pyenv")));
-    if let Some(root) = pyenv_root {
-        candidates.push(root.join("versions/2.7.18/bin/python"));
-        if let Ok(dir) = std::fs::read_dir(root.join("versions")) {
-            let mut more: Vec<PathBuf> = dir
-                .flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with("2.7"))
-                .map(|e| e.path().join("bin/python"))
-                .collect();
-            more.sort();
-            candidates.extend(more.into_iter().rev());
-        }
-    }
-    candidates.push("python2".into());
-    candidates.push("python2.7".into());
-    candidates.into_iter().find(|p| works(p))
-}
 
 struct Judge {
     child: Child,

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{has, BIN};
+use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -57,106 +58,56 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// What Pulp reads from the file, per Python's configparser.
-fn python_read(path: &Path) -> serde_like::Map {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/read_conf.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "configparser failed: {}",
-        stderr(&out)
+type Map = BTreeMap<String, BTreeMap<String, String>>;
+
+/// What Pulp reads from the file: every interpolated value, per Python 2.7's
+/// `SafeConfigParser` (Pulp 2's parser). Without a Python 2 on the machine, Python 3's
+/// configparser stands in (it agrees on every file these tests write; the hostile cases
+/// where the two differ are in conf_property.rs, which needs Python 2).
+fn python_read(path: &Path) -> Map {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = match common::python2() {
+        Some(py2) => Command::new(py2)
+            .arg(repo.join("tests/py/read_conf2.py"))
+            .arg(path)
+            .output()
+            .unwrap(),
+        None => {
+            println!("judge: Python 3's configparser (no Python 2.7 found)");
+            Command::new("python3")
+                .arg(repo.join("tests/py/read_conf.py"))
+                .arg(path)
+                .output()
+                .unwrap()
+        }
+    };
+    assert!(out.status.success(), "judge failed: {}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sections = match json.get("sections") {
+        Some(s) => s,
+        None => &json,
+    };
+    assert_ne!(
+        json.get("ok"),
+        Some(&serde_json::Value::Bool(false)),
+        "{json}"
     );
-    serde_like::parse(&String::from_utf8(out.stdout).unwrap())
-}
-
-/// Enough JSON for {"s": {"k": "v"}} as printed by json.dumps.
-mod serde_like {
-    use std::collections::BTreeMap;
-    pub type Map = BTreeMap<String, BTreeMap<String, String>>;
-
-    pub fn parse(s: &str) -> Map {
-        let mut p = P {
-            c: s.chars().collect(),
-            i: 0,
-        };
-        let mut out = Map::new();
-        p.eat('{');
-        while p.peek() != '}' {
-            let section = p.string();
-            p.eat(':');
-            p.eat('{');
-            let mut keys = BTreeMap::new();
-            while p.peek() != '}' {
-                let k = p.string();
-                p.eat(':');
-                let v = p.string();
-                keys.insert(k, v);
-                if p.peek() == ',' {
-                    p.eat(',');
-                }
-            }
-            p.eat('}');
-            out.insert(section, keys);
-            if p.peek() == ',' {
-                p.eat(',');
-            }
-        }
-        out
+    let mut map = Map::new();
+    for (section, keys) in sections.as_object().unwrap() {
+        let keys = keys.as_object().unwrap();
+        let values = keys
+            .iter()
+            .map(|(k, v)| {
+                let v = v.get("value").unwrap_or(v);
+                (
+                    k.clone(),
+                    v.as_str().unwrap_or_else(|| panic!("{k}: {v}")).to_string(),
+                )
+            })
+            .collect();
+        map.insert(section.clone(), values);
     }
-
-    struct P {
-        c: Vec<char>,
-        i: usize,
-    }
-
-    impl P {
-        fn ws(&mut self) {
-            while self.c[self.i].is_whitespace() {
-                self.i += 1;
-            }
-        }
-        fn peek(&mut self) -> char {
-            self.ws();
-            self.c[self.i]
-        }
-        fn eat(&mut self, ch: char) {
-            assert_eq!(self.peek(), ch);
-            self.i += 1;
-        }
-        fn string(&mut self) -> String {
-            self.eat('"');
-            let mut s = String::new();
-            loop {
-                let ch = self.c[self.i];
-                self.i += 1;
-                match ch {
-                    '"' => return s,
-                    '\\' => {
-                        let e = self.c[self.i];
-                        self.i += 1;
-                        match e {
-                            'n' => s.push('\n'),
-                            't' => s.push('\t'),
-                            'r' => s.push('\r'),
-                            'u' => {
-                                let hex: String = self.c[self.i..self.i + 4].iter().collect();
-                                self.i += 4;
-                                s.push(
-                                    char::from_u32(u32::from_str_radix(&hex, 16).unwrap()).unwrap(),
-                                );
-                            }
-                            other => s.push(other),
-                        }
-                    }
-                    other => s.push(other),
-                }
-            }
-        }
-    }
+    map
 }
 
 fn percent_decode(s: &str) -> String {
