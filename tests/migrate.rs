@@ -164,7 +164,7 @@ fn a_holder_killed_mid_migration_is_replaced_once_its_lease_expires() {
             "--user",
             "root",
             "--lock-lease",
-            "3s",
+            "6s",
         ])
         .args(["--migrate-command", &command])
         .env_clear()
@@ -186,7 +186,7 @@ fn a_holder_killed_mid_migration_is_replaced_once_its_lease_expires() {
     );
 
     let next = run(db.migrate(
-        &["--lock-lease", "3s"],
+        &["--lock-lease", "6s"],
         &[("PULP_INIT_MIGRATION_FINGERPRINT", "fp")],
     ));
     assert_eq!(next.code, Some(0), "{}", next.stderr);
