@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 /// Exit codes, as documented in the README (sysexits.h).
 pub mod exit {
+    pub const OK: i32 = 0;
     pub const USAGE: i32 = 64;
     pub const UNAVAILABLE: i32 = 69;
     pub const SOFTWARE: i32 = 70;
@@ -19,6 +20,14 @@ pub enum Error {
     /// A variable of the environment contract has a value pulp-init cannot use.
     #[error("{var}: {problem}")]
     Env { var: String, problem: String },
+
+    /// The command line cannot be used (an option's value, a missing command).
+    #[error("{option}: {problem}")]
+    Usage { option: String, problem: String },
+
+    /// Signals could not be blocked before start-up.
+    #[error("cannot block signals: {0}")]
+    Signals(io::Error),
 
     /// server.conf is missing, unreadable, or not what Pulp's parser accepts.
     #[error("{path}: {problem}")]
@@ -39,6 +48,13 @@ pub enum Error {
     /// The migration lock (or a chance to migrate) was not had before the deadline.
     #[error("{0}")]
     Lock(String),
+
+    /// The Pulp database failed a request the migrate phase needed.
+    #[error("migrations: {what}: {source}")]
+    Database {
+        what: &'static str,
+        source: Box<mongodb::error::Error>,
+    },
 
     /// The migration command failed: its own exit status.
     #[error("{message}")]
@@ -61,9 +77,25 @@ impl Error {
         }
     }
 
+    pub fn usage(option: impl Into<String>, problem: impl Into<String>) -> Self {
+        Error::Usage {
+            option: option.into(),
+            problem: problem.into(),
+        }
+    }
+
+    pub fn database(what: &'static str, source: mongodb::error::Error) -> Self {
+        Error::Database {
+            what,
+            source: Box::new(source),
+        }
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Env { .. } => exit::USAGE,
+            Error::Env { .. } | Error::Usage { .. } => exit::USAGE,
+            Error::Signals(_) => exit::SOFTWARE,
+            Error::Database { .. } => exit::UNAVAILABLE,
             Error::ConfRead { .. } => exit::CONFIG,
             Error::ConfWrite { .. } => exit::CANTCREAT,
             Error::Internal(_) => exit::SOFTWARE,
@@ -104,5 +136,14 @@ mod tests {
         assert_eq!(exec.exit_code(), 127);
         assert_eq!(Error::Privilege("x".into()).exit_code(), 77);
         assert_eq!(Error::Lock("x".into()).exit_code(), 75);
+        assert_eq!(Error::usage("--rewrite", "x").exit_code(), 64);
+        assert_eq!(Error::Signals(io::Error::other("x")).exit_code(), 70);
+        let db = mongodb::error::Error::custom("down");
+        assert_eq!(Error::database("reading the lock", db).exit_code(), 69);
+        let m = Error::Migration {
+            code: 3,
+            message: "x".into(),
+        };
+        assert_eq!(m.exit_code(), 3);
     }
 }

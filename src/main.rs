@@ -1,45 +1,53 @@
-//! pulp-init: entrypoint and PID 1 for Pulp 2 containers. `main` only wires the phases.
+//! pulp-init: entrypoint and PID 1 for Pulp 2 containers. `main` reads like the pipeline:
+//! block signals, parse, plan the start-up, run the phases in order, exit with a code.
 #![deny(unsafe_code)]
 
+mod addr;
+mod child;
 mod cli;
 mod conf;
+mod db;
 mod error;
 mod migrate;
+mod plan;
 mod privileges;
 mod probe;
+mod redact;
+mod reexec;
 mod roles;
-mod run;
 mod settings;
+mod startup;
 mod supervise;
 mod sys;
+mod time;
 
 use clap::Parser;
-use cli::{Cli, Command};
-use error::Result;
+use error::{exit, Error, Result};
+use plan::{Job, Startup};
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 fn main() -> ExitCode {
     // Before anything else, and before any thread exists: every thread inherits this mask,
     // so no signal is lost or handled by a runtime thread while the phases run.
-    let original_mask = match sys::block(&sys::SigSet::all_async()) {
-        Ok(m) => run::original_mask(m),
-        Err(e) => {
-            eprintln!("pulp-init: error: cannot block signals: {e}");
-            return ExitCode::from(70);
-        }
-    };
-    let cli = match Cli::try_parse() {
+    let original_mask = sys::block(&sys::SigSet::all_async()).map(reexec::original_mask);
+    let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 64 } else { 0 });
+            return exit_code(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
         }
     };
     init_logging();
-    let code = match run(cli, &original_mask) {
+    let result = original_mask
+        .map_err(Error::Signals)
+        .and_then(|mask| run(Startup::from_cli(cli)?, &mask));
+    exit_code(match result {
         Ok(code) => code,
         Err(e) => {
             for line in e.to_string().lines() {
@@ -47,8 +55,11 @@ fn main() -> ExitCode {
             }
             e.exit_code()
         }
-    };
-    ExitCode::from(u8::try_from(code).unwrap_or(70))
+    })
+}
+
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(exit::SOFTWARE as u8))
 }
 
 fn init_logging() {
@@ -76,75 +87,57 @@ fn init_logging() {
         .init();
 }
 
-fn run(cli: Cli, original_mask: &sys::SigSet) -> Result<i32> {
-    let conf_path = cli.common.conf.clone();
-    match &cli.command {
-        Some(Command::Config { diff }) => config_phase(&conf_path, *diff).map(|()| 0),
-        Some(Command::Roles) => {
+fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
+    let conf_path = &startup.conf;
+    match startup.job {
+        Job::Roles => {
             print!("{}", roles::table());
-            Ok(0)
+            Ok(exit::OK)
         }
-        Some(cmd @ (Command::Wait | Command::Check)) => {
-            run::exit_on_termination_signals();
-            let opts = probe_options(&cli, matches!(cmd, Command::Check));
-            let deps = probe::dependencies(&conf::read_values(&conf_path)?, true, true)?;
-            probe::wait(deps, &opts).map(|()| 0)
+        Job::Config { diff } => {
+            // Waiting for another writer's lock must not delay `docker stop`.
+            startup::Signals::watch();
+            config_phase(conf_path, diff).map(|()| exit::OK)
         }
-        Some(Command::Migrate { force }) => {
-            run::exit_on_termination_signals();
-            let values = conf::read_values(&conf_path)?;
-            migrate_phase(&cli, &values, None, *force, original_mask).map(|()| 0)
+        Job::Probe(opts) => {
+            startup::Signals::watch();
+            let deps = probe::dependencies(&conf::read_values(conf_path)?, true, true)?;
+            probe::wait(deps, &opts).map(|()| exit::OK)
         }
-        None => {
-            let role = cli.role.as_deref().and_then(roles::find);
-            let supervise = match cli.mode {
-                cli::Mode::Supervise => true,
-                cli::Mode::Exec => false,
-                cli::Mode::Auto => std::process::id() == 1,
-            };
-            let user = cli.common.user.as_deref().or(role.map(|r| r.user));
-            let rewrites = supervise::rewrites(role.map_or(&[], |r| r.rewrites), &cli.rewrites)?;
-            let argv = run::command_line(role, &cli.argv)?;
-            // A wrong user or command line fails now, not after the probes.
-            privileges::decide_quietly(user)?;
-            let mut probed = false;
-            if let Some(role) = role {
-                if !cli.skip_config {
-                    config_phase(&conf_path, false)?;
+        Job::Migrate(m) => {
+            let signals = startup::Signals::watch();
+            let values = conf::read_values(conf_path)?;
+            migrate_phase(&m, &values, &signals, original_mask).map(|()| exit::OK)
+        }
+        Job::Run(r) => {
+            if r.starts_up() {
+                let signals = startup::Signals::watch();
+                if r.config {
+                    config_phase(conf_path, false)?;
                 }
-                let wait = !cli.skip_wait;
-                let migrate = role.migrates && !cli.skip_migrate;
-                if wait || migrate {
-                    run::exit_on_termination_signals();
+                if r.wait.is_some() || r.migrate.is_some() {
                     // Both phases read the effective server.conf, once.
-                    let values = conf::read_values(&conf_path)?;
-                    if wait {
-                        let deps = probe::dependencies(&values, role.needs_db, role.needs_broker)?;
-                        probe::wait(deps, &probe_options(&cli, false))?;
+                    let values = conf::read_values(conf_path)?;
+                    if let Some((opts, db, broker)) = &r.wait {
+                        probe::wait(probe::dependencies(&values, *db, *broker)?, opts)?;
                     }
-                    if migrate {
-                        migrate_phase(&cli, &values, Some(role.user), false, original_mask)?;
+                    if let Some(m) = &r.migrate {
+                        migrate_phase(m, &values, &signals, original_mask)?;
                     }
-                    probed = true;
                 }
-            }
-            if probed {
                 // A fresh image for the run phase: single-threaded, without the probes'
                 // runtime. Exec mode needs it as much: a privilege drop in a process with
                 // other threads makes libc signal them (glibc's SIGSETXID).
-                return Err(run::reexec_for_run(original_mask));
+                return Err(reexec::reexec_for_run(original_mask));
             }
-            let service = supervise::Service {
-                argv,
-                account: privileges::decide(user)?,
-                rewrites,
-                group: cli.group,
-                grace: cli.grace,
+            let service = child::Service {
+                argv: r.argv,
+                account: privileges::decide(r.user.as_deref())?,
             };
-            if supervise {
-                supervise::supervise(&service, original_mask)
+            if r.supervise {
+                supervise::supervise(&service, &r.forwarding, original_mask)
             } else {
-                Err(run::exec(&service, original_mask))
+                Err(child::exec(&service, original_mask))
             }
         }
     }
@@ -152,72 +145,35 @@ fn run(cli: Cli, original_mask: &sys::SigSet) -> Result<i32> {
 
 /// The migrations, as the role's user (`pulp-manage-db` refuses to run as root).
 fn migrate_phase(
-    cli: &Cli,
+    m: &plan::Migration,
     values: &conf::Values,
-    role_user: Option<&str>,
-    force: bool,
+    signals: &startup::Signals,
     original_mask: &sys::SigSet,
 ) -> Result<()> {
-    let command: Vec<std::ffi::OsString> = cli
-        .common
-        .migrate_command
-        .split_whitespace()
-        .map(Into::into)
-        .collect();
-    let version_file = cli.common.version_file.clone().or_else(|| {
-        let default = Path::new("/etc/pulp-init/version");
-        default.exists().then(|| default.to_path_buf())
-    });
-    let fingerprint = migrate::fingerprint(
-        std::env::var("PULP_INIT_MIGRATION_FINGERPRINT").ok(),
-        &command,
-        version_file.as_deref(),
-    )?;
-    let user = cli
-        .common
-        .user
-        .as_deref()
-        .or(role_user)
-        .or(roles::find("beat").map(|r| r.user));
-    let service = supervise::Service {
-        argv: command,
-        account: privileges::decide(user)?,
-        rewrites: Vec::new(),
-        group: false,
-        grace: None,
-    };
     let opts = migrate::Options {
-        force,
-        lease: cli.common.lock_lease,
-        timeout: cli.common.timeout,
-        fingerprint,
-        service,
+        force: m.force,
+        lease: m.lease,
+        timeout: m.timeout,
+        fingerprint: migrate::fingerprint(
+            m.fingerprint.clone(),
+            &m.command,
+            m.version_file.as_deref(),
+        )?,
+        service: child::Service {
+            argv: m.command.clone(),
+            account: privileges::decide(m.user.as_deref())?,
+        },
     };
     migrate::migrate(
-        &probe::MongoTarget::from_conf(values)?,
+        &db::MongoTarget::from_conf(values)?,
         &opts,
+        signals,
         original_mask,
     )
 }
 
-fn probe_options(cli: &Cli, check: bool) -> probe::Options {
-    let attempt = cli.common.attempt_timeout.unwrap_or(if check {
-        Duration::from_millis(800)
-    } else {
-        Duration::from_secs(2)
-    });
-    probe::Options {
-        timeout: if check { attempt } else { cli.common.timeout },
-        attempt_timeout: attempt,
-        retry_cap: cli.common.retry_cap,
-        single_attempt: check,
-    }
-}
-
 /// Reads the environment, edits server.conf (or prints the diff), logs each change.
 fn config_phase(path: &Path, diff_only: bool) -> Result<()> {
-    // Waiting for another writer's lock must not delay `docker stop`.
-    run::exit_on_termination_signals();
     let env = settings::Env::from_vars(std::env::vars_os(), settings::read_value_file)?;
     let edits = settings::conf_edits(&env)?;
     let plan = conf::plan(path, &edits)?;
@@ -243,14 +199,8 @@ fn config_phase(path: &Path, diff_only: bool) -> Result<()> {
         None => log::info!("{}: up to date, not written", path.display()),
         Some(conf::Method::Renamed) => log::info!("{}: written", path.display()),
         Some(conf::Method::InPlace(reason)) => log::info!(
-            "{}: rewritten in place ({}) from a complete fsynced copy",
-            path.display(),
-            match reason {
-                conf::InPlaceReason::MountPoint => "it is a mount point, rename cannot replace it",
-                conf::InPlaceReason::OwnerNotPreservable => "a new file could not keep its owner",
-                conf::InPlaceReason::DirectoryNotWritable =>
-                    "its directory is not writable, the file is",
-            }
+            "{}: rewritten in place ({reason}) from a complete fsynced copy",
+            path.display()
         ),
     }
     Ok(())

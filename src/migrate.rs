@@ -1,11 +1,12 @@
 //! The migrate phase (beat): run the migration command once per installed Pulp, never
 //! twice at a time. A lease lock and a completion record live in the Pulp database.
 
+use crate::child::Service;
+use crate::db::MongoTarget;
 use crate::error::{Error, Result};
-use crate::probe::{human, MongoTarget};
-use crate::run;
-use crate::supervise::Service;
+use crate::startup;
 use crate::sys::SigSet;
+use crate::time::human;
 use mongodb::bson::{doc, DateTime, Document};
 use mongodb::options::ReturnDocument;
 use mongodb::Collection;
@@ -86,18 +87,19 @@ fn resolve(program: &OsString) -> Option<PathBuf> {
         .map(|c| std::fs::canonicalize(&c).unwrap_or(c))
 }
 
-pub fn migrate(target: &MongoTarget, opts: &Options, original_mask: &SigSet) -> Result<()> {
+pub fn migrate(
+    target: &MongoTarget,
+    opts: &Options,
+    signals: &startup::Signals,
+    original_mask: &SigSet,
+) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Internal(format!("cannot start the migration runtime: {e}")))?;
-    let result = rt.block_on(run_once(target, opts, original_mask));
+    let result = rt.block_on(run_once(target, opts, signals, original_mask));
     rt.shutdown_timeout(Duration::from_millis(200));
     result
-}
-
-fn db_error(what: &str, e: &mongodb::error::Error) -> Error {
-    Error::Lock(format!("migrations: {what}: {e}"))
 }
 
 fn holder_id() -> String {
@@ -123,7 +125,7 @@ fn later(d: Duration) -> DateTime {
 async fn record(coll: &Collection<Document>, fingerprint: &str) -> Result<Option<Document>> {
     coll.find_one(doc! { "_id": record_id(fingerprint) })
         .await
-        .map_err(|e| db_error("reading the completion record", &e))
+        .map_err(|e| Error::database("reading the completion record", e))
 }
 
 fn describe_record(r: &Document) -> String {
@@ -157,11 +159,11 @@ async fn try_lock(
             let current = coll
                 .find_one(doc! { "_id": LOCK_ID })
                 .await
-                .map_err(|e| db_error("reading the lock", &e))?;
+                .map_err(|e| Error::database("reading the lock", e))?;
             // Released between the two calls: try again at once.
             Ok(Some(current.unwrap_or_default()))
         }
-        Err(e) => Err(db_error("taking the lock", &e)),
+        Err(e) => Err(Error::database("taking the lock", e)),
     }
 }
 
@@ -182,10 +184,15 @@ async fn release(coll: &Collection<Document>, me: &str) {
     }
 }
 
-async fn run_once(target: &MongoTarget, opts: &Options, original_mask: &SigSet) -> Result<()> {
+async fn run_once(
+    target: &MongoTarget,
+    opts: &Options,
+    signals: &startup::Signals,
+    original_mask: &SigSet,
+) -> Result<()> {
     let client = target
         .client(Duration::from_secs(10))
-        .map_err(|e| db_error("connecting", &e))?;
+        .map_err(|e| Error::database("connecting", e))?;
     let coll: Collection<Document> = client.database(&target.name).collection(COLLECTION);
     let me = holder_id();
     let deadline = Instant::now() + opts.timeout;
@@ -259,7 +266,7 @@ async fn run_once(target: &MongoTarget, opts: &Options, original_mask: &SigSet) 
             waited(announced_wait)
         );
         let started = Instant::now();
-        let code = run_command(&coll, &me, opts, original_mask).await;
+        let code = run_command(&coll, &me, opts, signals, original_mask).await;
         let code = match code {
             Ok(c) => c,
             Err(e) => {
@@ -267,7 +274,7 @@ async fn run_once(target: &MongoTarget, opts: &Options, original_mask: &SigSet) 
                 return Err(e);
             }
         };
-        if let Some(sig) = run::termination_received() {
+        if let Some(sig) = signals.received() {
             release(&coll, &me).await;
             log::warn!(
                 "migrations: stopped by {}: lock released",
@@ -293,7 +300,7 @@ async fn run_once(target: &MongoTarget, opts: &Options, original_mask: &SigSet) 
                     .upsert(true)
                     .await;
                 release(&coll, &me).await;
-                done.map_err(|e| db_error("writing the completion record", &e))?;
+                done.map_err(|e| Error::database("writing the completion record", e))?;
                 log::info!("migrations: done in {}", human(started.elapsed()));
                 return Ok(());
             }
@@ -333,12 +340,13 @@ async fn run_command(
     coll: &Collection<Document>,
     me: &str,
     opts: &Options,
+    signals: &startup::Signals,
     original_mask: &SigSet,
 ) -> Result<i32> {
     let mut cmd = opts.service.command(original_mask, true)?;
     let mut child = cmd.spawn().map_err(|e| opts.service.start_error(&e))?;
     let pid = i32::try_from(child.id()).unwrap_or(0);
-    run::forward_termination_to(pid);
+    signals.forward_to(pid);
     let waited = tokio::task::spawn_blocking(move || child.wait());
     tokio::pin!(waited);
     let mut renew = tokio::time::interval(opts.lease / 3);
@@ -364,7 +372,7 @@ async fn run_command(
             }
         }
     };
-    run::forward_termination_to(0);
+    signals.forward_to(0);
     let status = status
         .map_err(|e| Error::Internal(format!("waiting for the migration: {e}")))?
         .map_err(|e| Error::Internal(format!("waiting for the migration: {e}")))?;

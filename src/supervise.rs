@@ -1,18 +1,16 @@
-//! The run phase as PID 1 (or a subreaper): spawn the main child, forward signals to it,
-//! reap every zombie, and exit with the main child's status. One loop owns every wait.
+//! Supervising the service as PID 1 (or a subreaper): spawn it, forward signals to it
+//! (rewritten per role), reap every zombie, and exit with its status. One loop owns
+//! every wait.
 
+use crate::child::Service;
 use crate::error::{Error, Result};
-use crate::privileges::Account;
 use crate::sys::{self, SigSet};
-use std::ffi::OsString;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// What to run and how to treat it.
-#[derive(Debug, Clone)]
-pub struct Service {
-    pub argv: Vec<OsString>,
-    pub account: Option<Account>,
+/// Runs `service` under supervision; returns the exit code pulp-init must exit with.
+/// How signals reach the service.
+#[derive(Debug, Clone, Default)]
+pub struct Forwarding {
     /// Incoming signal -> signal sent to the child.
     pub rewrites: Vec<(i32, i32)>,
     /// Signal the child's whole process group, not only the child.
@@ -21,63 +19,7 @@ pub struct Service {
     pub grace: Option<Duration>,
 }
 
-impl Service {
-    fn name(&self) -> String {
-        self.argv
-            .first()
-            .map(|a| a.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    }
-
-    /// The command, with the child's side of the fork prepared: default dispositions,
-    /// the original mask, a new session when supervised, then the privilege drop.
-    pub fn command(&self, original_mask: &SigSet, new_session: bool) -> Result<Command> {
-        let (program, args) = self
-            .argv
-            .split_first()
-            .ok_or_else(|| Error::Internal("empty command".into()))?;
-        let mut cmd = Command::new(program);
-        cmd.args(args);
-        let mask = *original_mask;
-        let account = self.account.clone();
-        if let Some(a) = &account {
-            cmd.env("HOME", &a.home)
-                .env("USER", &a.name)
-                .env("LOGNAME", &a.name);
-        }
-        let mut scratch = vec![0u32; account.as_ref().map_or(0, |a| a.groups.len()) + 64];
-        sys::before_exec(&mut cmd, move || {
-            sys::prepare_child(&mask, new_session)?;
-            if let Some(a) = &account {
-                sys::drop_privileges(a.uid, a.gid, &a.groups, &mut scratch)?;
-            }
-            Ok(())
-        });
-        Ok(cmd)
-    }
-
-    /// An error from spawn or exec, as a shell would report it.
-    pub fn start_error(&self, err: &std::io::Error) -> Error {
-        let name = self.name();
-        match (err.kind(), &self.account) {
-            // EINVAL: a uid or gid the kernel does not accept.
-            (_, Some(a)) if matches!(err.raw_os_error(), Some(libc::EPERM | libc::EINVAL)) => {
-                Error::Privilege(format!(
-                    "cannot drop privileges to {} (uid {}, gid {}): {err}",
-                    a.name, a.uid, a.gid
-                ))
-            }
-            (std::io::ErrorKind::NotFound, _) => Error::Exec {
-                code: 127,
-                message: format!("{name}: command not found"),
-            },
-            _ => Error::Exec {
-                code: 126,
-                message: format!("{name}: cannot run: {err}"),
-            },
-        }
-    }
-
+impl Forwarding {
     fn rewrite(&self, sig: i32) -> i32 {
         self.rewrites
             .iter()
@@ -86,8 +28,7 @@ impl Service {
     }
 }
 
-/// Runs `service` under supervision; returns the exit code pulp-init must exit with.
-pub fn supervise(service: &Service, original_mask: &SigSet) -> Result<i32> {
+pub fn supervise(service: &Service, fwd: &Forwarding, original_mask: &SigSet) -> Result<i32> {
     if std::process::id() != 1 {
         // Orphans of the service's descendants come to us instead of to the real init.
         if let Err(e) = sys::set_child_subreaper() {
@@ -96,7 +37,7 @@ pub fn supervise(service: &Service, original_mask: &SigSet) -> Result<i32> {
             );
         }
     }
-    crate::run::settle_startup_signals();
+    crate::startup::settle();
     let child = service
         .command(original_mask, true)?
         .spawn()
@@ -125,8 +66,8 @@ pub fn supervise(service: &Service, original_mask: &SigSet) -> Result<i32> {
         // arrive as one; the timeout covers any that were lost).
         if let Some(sig) = sys::wait_signal(&every, wait) {
             if sig != libc::SIGCHLD {
-                let to = service.rewrite(sig);
-                let target = if service.group { -pid } else { pid };
+                let to = fwd.rewrite(sig);
+                let target = if fwd.group { -pid } else { pid };
                 if to == sig {
                     log::debug!("forwarding {} to {target}", sys::signal_name(sig));
                 } else {
@@ -140,7 +81,7 @@ pub fn supervise(service: &Service, original_mask: &SigSet) -> Result<i32> {
                     log::warn!("cannot send {} to {target}: {e}", sys::signal_name(to));
                 }
                 if sig == libc::SIGTERM && kill_at.is_none() {
-                    kill_at = service.grace.map(|g| Instant::now() + g);
+                    kill_at = fwd.grace.map(|g| Instant::now() + g);
                 }
             }
         }
@@ -157,7 +98,7 @@ pub fn supervise(service: &Service, original_mask: &SigSet) -> Result<i32> {
             log::warn!(
                 "{} still running {} after SIGTERM: sending SIGKILL",
                 service.name(),
-                service.grace.map(crate::probe::human).unwrap_or_default()
+                fwd.grace.map(crate::time::human).unwrap_or_default()
             );
             let _ = sys::kill(-pid, libc::SIGKILL);
             let _ = sys::kill(pid, libc::SIGKILL);
@@ -185,7 +126,7 @@ pub fn rewrites(role: &[(i32, i32)], given: &[String]) -> Result<Vec<(i32, i32)>
         .iter()
         .map(|r| {
             let bad = || {
-                Error::env(
+                Error::usage(
                     "--rewrite",
                     format!("{r:?} is not FROM:TO with signal names or numbers, e.g. TERM:QUIT"),
                 )
@@ -194,7 +135,7 @@ pub fn rewrites(role: &[(i32, i32)], given: &[String]) -> Result<Vec<(i32, i32)>
             let from = sys::signal_number(from).ok_or_else(bad)?;
             let to = sys::signal_number(to).ok_or_else(bad)?;
             if matches!(from, libc::SIGKILL | libc::SIGSTOP) {
-                return Err(Error::env(
+                return Err(Error::usage(
                     "--rewrite",
                     format!(
                         "{r:?}: {} can never be caught, so it cannot be rewritten; rewrite a signal pulp-init receives, e.g. TERM:QUIT",

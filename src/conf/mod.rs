@@ -5,10 +5,10 @@ pub mod parse;
 mod write;
 
 pub use edit::{Change, Edit};
-pub use write::{InPlaceReason, Method};
+pub use write::Method;
 
 use crate::error::{Error, Result};
-use crate::settings::is_secret_key;
+use crate::redact::{is_secret_key, mask_url_password};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
@@ -329,22 +329,6 @@ impl Values {
     }
 }
 
-/// `scheme://user:secret@host/` → `scheme://user:***@host/`.
-pub fn mask_url_password(value: &str) -> String {
-    let Some(start) = value.find("://").map(|i| i + 3) else {
-        return value.to_string();
-    };
-    let rest = &value[start..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return value.to_string();
-    };
-    let Some(colon) = rest[..at].find(':') else {
-        return value.to_string();
-    };
-    format!("{}{}***{}", &value[..start], &rest[..=colon], &rest[at..])
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -377,18 +361,5 @@ pub(crate) mod tests {
         assert!(v.get_bool("a", "b", false).unwrap());
         assert!(v.get_bool("a", "missing", true).unwrap());
         assert_eq!(v.get("a", "bad").unwrap_err().exit_code(), 78);
-    }
-
-    #[test]
-    fn masks_url_passwords() {
-        assert_eq!(
-            mask_url_password("amqp://guest:pw@mq:5672//"),
-            "amqp://guest:***@mq:5672//"
-        );
-        assert_eq!(
-            mask_url_password("qpid://guest@mq:5672/"),
-            "qpid://guest@mq:5672/"
-        );
-        assert_eq!(mask_url_password("a:b@c"), "a:b@c");
     }
 }

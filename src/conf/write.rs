@@ -26,6 +26,16 @@ pub enum InPlaceReason {
     DirectoryNotWritable,
 }
 
+impl std::fmt::Display for InPlaceReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            InPlaceReason::MountPoint => "it is a mount point, rename cannot replace it",
+            InPlaceReason::OwnerNotPreservable => "a new file could not keep its owner",
+            InPlaceReason::DirectoryNotWritable => "its directory is not writable, the file is",
+        })
+    }
+}
+
 pub fn write(path: &Path, contents: &[u8]) -> io::Result<Method> {
     write_with(path, contents, || Ok(()))
 }

@@ -97,11 +97,7 @@ impl BrokerTarget {
                     username: self.user.clone(),
                     password: self.password.clone(),
                 },
-                host: self
-                    .host
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_string(),
+                host: crate::addr::unbracket(&self.host).to_string(),
                 port: self.port,
             },
             vhost: self.vhost.clone(),
@@ -185,25 +181,12 @@ async fn protocol_header(mut stream: tokio::net::TcpStream) -> Seen {
     }
 }
 
+/// kombu's `unquote`: `%XX` decoded, a `%` not followed by two hex digits kept as is.
 fn decode(s: &str) -> std::result::Result<String, String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = s
-                .get(i + 1..i + 3)
-                .ok_or("a '%' not followed by two hex digits")?;
-            out.push(
-                u8::from_str_radix(hex, 16).map_err(|_| "a '%' not followed by two hex digits")?,
-            );
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| "percent-encoding that is not UTF-8".to_string())
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| "percent-encoding that is not UTF-8".to_string())
 }
 
 /// kombu's `url_to_parts`: scheme://[user[:password]@]host[:port][/vhost][?query].
@@ -238,23 +221,14 @@ pub fn parse_url(url: &str) -> std::result::Result<BrokerTarget, String> {
         },
         None => (String::new(), String::new()),
     };
-    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-        let (h, after) = v6.split_once(']').ok_or("'[' without ']' in the host")?;
-        (format!("[{h}]"), after.strip_prefix(':'))
-    } else {
-        match hostport.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), Some(p)),
-            None => (hostport.to_string(), None),
-        }
+    // kombu: no host is localhost, an empty port the scheme's default.
+    let hostport = hostport.strip_suffix(':').unwrap_or(hostport);
+    let (host, port) = match hostport.strip_prefix(':') {
+        Some(p) => (String::new(), Some(crate::addr::port(p)?)),
+        None if hostport.is_empty() => (String::new(), None),
+        None => crate::addr::split(hostport)?,
     };
-    let port = match port {
-        None | Some("") => default_port,
-        Some(p) => p
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or_else(|| format!("{p:?} is not a port"))?,
-    };
+    let port = port.unwrap_or(default_port);
     let vhost = decode(path)?;
     Ok(BrokerTarget {
         protocol,
@@ -305,5 +279,10 @@ mod tests {
         assert!(t.tls && t.port == 5671 && t.vhost == "/");
         assert!(parse_url("redis://h").is_err());
         assert!(parse_url("amqp://h:x/").is_err());
+        // kombu's unquote keeps a '%' that starts no escape.
+        let t = parse_url("amqp://u:50%zz%@h:1/v%2").unwrap();
+        assert_eq!((t.password.as_str(), t.vhost.as_str()), ("50%zz%", "v%2"));
+        let t = parse_url("amqp://:7/").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("localhost", 7));
     }
 }

@@ -14,8 +14,8 @@ use std::future::Future;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use crate::db::MongoTarget;
 pub use amqp::BrokerTarget;
-pub use mongo::MongoTarget;
 
 /// How long and how often to try.
 #[derive(Debug, Clone)]
@@ -110,7 +110,7 @@ impl Dependency {
         };
         match tokio::time::timeout(timeout, work).await {
             Ok(seen) => seen,
-            Err(_) => Seen::TimedOut(format!("no answer within {}", human(timeout))),
+            Err(_) => Seen::TimedOut(format!("no answer within {}", crate::time::human(timeout))),
         }
     }
 }
@@ -180,7 +180,7 @@ pub fn wait(deps: Vec<Dependency>, opts: &Options) -> Result<()> {
             seen => Some(format!(
                 "{}: not ready within {}; last seen: {seen}",
                 d.name(),
-                human(opts.timeout)
+                crate::time::human(opts.timeout)
             )),
         })
         .collect();
@@ -265,7 +265,7 @@ async fn wait_one(
         if let Seen::Ready(detail) = &seen {
             log::info!(
                 "{name}: ready after {} ({attempts} attempt{}){}",
-                human(started.elapsed()),
+                crate::time::human(started.elapsed()),
                 if attempts == 1 { "" } else { "s" },
                 if detail.is_empty() {
                     String::new()
@@ -309,14 +309,5 @@ async fn wait_one(
         if Instant::now() >= deadline {
             return seen;
         }
-    }
-}
-
-/// `1.2 s`, `80 ms`.
-pub fn human(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{} ms", d.as_millis())
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
     }
 }

@@ -7,7 +7,7 @@ use tokio::net::TcpStream;
 
 /// Resolves `host` (brackets allowed around IPv6) to its addresses.
 pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Seen> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let bare = crate::addr::unbracket(host);
     match tokio::net::lookup_host((bare, port)).await {
         Ok(addrs) => {
             let addrs: Vec<_> = addrs.collect();

@@ -1,0 +1,177 @@
+//! The start-up plan: everything decided from the command line and the role table before
+//! any phase runs — which phases run, with which options, what runs as whom, and how. The
+//! defaults live here (and in cli.rs), nowhere else.
+
+use crate::cli::{Cli, Command, Mode};
+use crate::error::{Error, Result};
+use crate::roles::{self, Role};
+use crate::supervise::Forwarding;
+use crate::{privileges, probe, supervise};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A readiness check answers within this, unless `--attempt-timeout` says otherwise.
+const CHECK_ATTEMPT: Duration = Duration::from_millis(800);
+/// One attempt of `wait` and of a role's wait phase.
+const WAIT_ATTEMPT: Duration = Duration::from_secs(2);
+/// The version file of the image, when it has one (part of the migration fingerprint).
+const VERSION_FILE: &str = "/etc/pulp-init/version";
+const FINGERPRINT_VAR: &str = "PULP_INIT_MIGRATION_FINGERPRINT";
+
+#[derive(Debug)]
+pub struct Startup {
+    pub conf: PathBuf,
+    pub job: Job,
+}
+
+#[derive(Debug)]
+pub enum Job {
+    Roles,
+    Config { diff: bool },
+    Probe(probe::Options),
+    Migrate(Migration),
+    Run(Run),
+}
+
+/// The migrate phase's inputs.
+#[derive(Debug, Clone)]
+pub struct Migration {
+    pub command: Vec<OsString>,
+    pub version_file: Option<PathBuf>,
+    pub fingerprint: Option<String>,
+    pub user: Option<String>,
+    pub force: bool,
+    pub lease: Duration,
+    pub timeout: Duration,
+}
+
+/// A run of the service, with the start-up phases before it.
+#[derive(Debug)]
+pub struct Run {
+    pub config: bool,
+    /// The probes, with what the role needs (db, broker).
+    pub wait: Option<(probe::Options, bool, bool)>,
+    pub migrate: Option<Migration>,
+    pub argv: Vec<OsString>,
+    pub user: Option<String>,
+    pub supervise: bool,
+    pub forwarding: Forwarding,
+}
+
+impl Run {
+    /// Whether any start-up phase runs before the service.
+    pub fn starts_up(&self) -> bool {
+        self.config || self.wait.is_some() || self.migrate.is_some()
+    }
+}
+
+impl Startup {
+    pub fn from_cli(cli: Cli) -> Result<Startup> {
+        let job = match &cli.command {
+            Some(Command::Roles) => Job::Roles,
+            Some(Command::Config { diff }) => Job::Config { diff: *diff },
+            Some(Command::Wait) => Job::Probe(probe_options(&cli, false)),
+            Some(Command::Check) => Job::Probe(probe_options(&cli, true)),
+            Some(Command::Migrate { force }) => Job::Migrate(migration(&cli, None, *force)),
+            None => Job::Run(run(&cli)?),
+        };
+        Ok(Startup {
+            conf: cli.common.conf,
+            job,
+        })
+    }
+}
+
+fn run(cli: &Cli) -> Result<Run> {
+    let role = cli.role.as_deref().and_then(roles::find);
+    let user = cli.common.user.clone().or(role.map(|r| r.user.to_string()));
+    let forwarding = Forwarding {
+        rewrites: supervise::rewrites(role.map_or(&[], |r| r.rewrites), &cli.rewrites)?,
+        group: cli.group,
+        grace: cli.grace,
+    };
+    let argv = command_line(role, &cli.argv)?;
+    // A wrong user fails now, not after the probes.
+    privileges::decide_quietly(user.as_deref())?;
+    let (config, wait, migrate) = match role {
+        None => (false, None, None),
+        Some(r) => (
+            !cli.skip_config,
+            (!cli.skip_wait).then(|| (probe_options(cli, false), r.needs_db, r.needs_broker)),
+            (r.migrates && !cli.skip_migrate).then(|| migration(cli, Some(r.user), false)),
+        ),
+    };
+    Ok(Run {
+        config,
+        wait,
+        migrate,
+        argv,
+        user,
+        supervise: match cli.mode {
+            Mode::Supervise => true,
+            Mode::Exec => false,
+            Mode::Auto => std::process::id() == 1,
+        },
+        forwarding,
+    })
+}
+
+/// The role's default argv, or the `-- COMMAND` that replaces it.
+fn command_line(role: Option<&Role>, argv: &[OsString]) -> Result<Vec<OsString>> {
+    if !argv.is_empty() {
+        return Ok(argv.to_vec());
+    }
+    match role {
+        Some(r) => {
+            let id = std::env::var("PULP_WORKER_ID").unwrap_or_else(|_| "1".into());
+            Ok(r.argv(&id).into_iter().map(OsString::from).collect())
+        }
+        None => Err(Error::usage(
+            "COMMAND",
+            "nothing to run; give --role ROLE, `-- COMMAND [ARGS...]`, or a subcommand (see --help)",
+        )),
+    }
+}
+
+fn probe_options(cli: &Cli, check: bool) -> probe::Options {
+    let attempt =
+        cli.common
+            .attempt_timeout
+            .unwrap_or(if check { CHECK_ATTEMPT } else { WAIT_ATTEMPT });
+    probe::Options {
+        timeout: if check { attempt } else { cli.common.timeout },
+        attempt_timeout: attempt,
+        retry_cap: cli.common.retry_cap,
+        single_attempt: check,
+    }
+}
+
+/// The migrations run as the role's user (`pulp-manage-db` refuses root): `--user`, else
+/// the role's, else beat's.
+fn migration(cli: &Cli, role_user: Option<&str>, force: bool) -> Migration {
+    let default_version = Path::new(VERSION_FILE);
+    Migration {
+        command: cli
+            .common
+            .migrate_command
+            .split_whitespace()
+            .map(Into::into)
+            .collect(),
+        version_file: cli.common.version_file.clone().or_else(|| {
+            default_version
+                .exists()
+                .then(|| default_version.to_path_buf())
+        }),
+        fingerprint: std::env::var(FINGERPRINT_VAR).ok(),
+        user: cli
+            .common
+            .user
+            .clone()
+            .or(role_user.map(str::to_string))
+            .or(roles::find("beat").map(|r| r.user.to_string())),
+        force,
+        lease: cli.common.lock_lease,
+        timeout: cli.common.timeout,
+    }
+}

@@ -1,0 +1,87 @@
+//! Signals during start-up (config, probes, migrations): a stop signal ends pulp-init at
+//! once with 128+N (`docker stop` must not wait for a probe deadline), or goes to the
+//! migration command while one runs; other signals are dropped before the service starts.
+
+use crate::sys::{self, SigSet};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const STOP_SIGNALS: [i32; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
+
+/// The start-up signal watcher, handed to the phases that start a child of their own.
+#[derive(Debug, Clone, Default)]
+pub struct Signals {
+    /// Where a stop signal goes (0: nowhere, exit instead).
+    forward_to: Arc<AtomicI32>,
+    /// The last stop signal forwarded (0: none).
+    received: Arc<AtomicI32>,
+}
+
+impl Signals {
+    /// Starts watching for stop signals on a thread of its own (they stay blocked in
+    /// every other thread).
+    pub fn watch() -> Signals {
+        let signals = Signals::default();
+        let (forward_to, received) = (signals.forward_to.clone(), signals.received.clone());
+        let set = SigSet::of(&STOP_SIGNALS);
+        std::thread::spawn(move || loop {
+            let Some(sig) = sys::wait_signal(&set, Duration::from_secs(3600)) else {
+                continue;
+            };
+            let target = forward_to.load(Ordering::SeqCst);
+            if target > 0 {
+                received.store(sig, Ordering::SeqCst);
+                log::warn!(
+                    "{} received: forwarding it to the migration (pid {target})",
+                    sys::signal_name(sig)
+                );
+                let _ = sys::kill(target, sig);
+            } else {
+                log::warn!(
+                    "{} received before the service started: exiting",
+                    sys::signal_name(sig)
+                );
+                std::process::exit(128 + sig);
+            }
+        });
+        signals
+    }
+
+    /// Stop signals go to `pid` from now on (0: back to exiting).
+    pub fn forward_to(&self, pid: i32) {
+        self.forward_to.store(pid, Ordering::SeqCst);
+    }
+
+    /// The stop signal that was forwarded to the child, if any.
+    pub fn received(&self) -> Option<i32> {
+        match self.received.load(Ordering::SeqCst) {
+            0 => None,
+            sig => Some(sig),
+        }
+    }
+}
+
+/// Just before the service starts: a stop signal still pending ends pulp-init with
+/// 128+N, as it would have during start-up; any other signal that arrived during
+/// start-up (a terminal's SIGWINCH, a stray SIGUSR1) is dropped, not forwarded to a
+/// service that has not installed its handlers yet (it would kill a Python service
+/// and stop httpd at once).
+pub fn settle() {
+    let every = SigSet::all_async();
+    while let Some(sig) = sys::wait_signal(&every, Duration::ZERO) {
+        if STOP_SIGNALS.contains(&sig) {
+            log::warn!(
+                "{} received before the service started: exiting",
+                sys::signal_name(sig)
+            );
+            std::process::exit(128 + sig);
+        }
+        if sig != libc::SIGCHLD {
+            log::info!(
+                "{} received before the service started: not forwarded",
+                sys::signal_name(sig)
+            );
+        }
+    }
+}
