@@ -5,18 +5,11 @@
 
 mod common;
 
-use common::{has, pulp_init, run, BIN};
+use common::{config, has, in_mount_namespace, pulp_init, BIN};
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn config(conf: &Path, env: &[(&str, &str)]) -> common::Finished {
-    let mut cmd = pulp_init(&["config", "--conf", conf.to_str().unwrap()]);
-    cmd.envs(env.iter().copied());
-    run(cmd)
-}
 
 fn sh(script: &str) {
     let out = Command::new("sh").args(["-euc", script]).output().unwrap();
@@ -72,25 +65,6 @@ fn a_conf_that_is_not_a_regular_file_is_refused_and_left_alone() {
         fs::read_to_string(&real).unwrap(),
         "[server]\nserver_name: srv\n"
     );
-}
-
-/// Runs `script` ($1.. = args) as root in a private mount namespace.
-fn in_mount_namespace(script: &str, args: &[&str], env: &[(&str, &str)]) -> common::Finished {
-    let mut cmd = Command::new("unshare");
-    cmd.args([
-        "--mount",
-        "--propagation",
-        "private",
-        "sh",
-        "-euc",
-        script,
-        "sh",
-    ])
-    .args(args)
-    .env_clear()
-    .env("PATH", std::env::var("PATH").unwrap_or_default())
-    .envs(env.iter().copied());
-    run(cmd)
 }
 
 #[test]

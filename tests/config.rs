@@ -4,12 +4,12 @@
 
 mod common;
 
-use common::{has, BIN};
+use common::{config, has, in_mount_namespace, run, run_with, scratch, BIN};
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
 fn fixture(name: &str) -> String {
     fs::read_to_string(
@@ -27,36 +27,7 @@ const FIXTURES: [&str; 4] = [
     "pulp-2.21-final.conf",
 ];
 
-struct Scratch {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
-fn scratch(text: &str) -> Scratch {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("server.conf");
-    fs::write(&path, text).unwrap();
-    Scratch { _dir: dir, path }
-}
-
-/// Runs pulp-init with exactly `env` (plus PATH).
-fn pulp_init(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env.iter().copied())
-        .output()
-        .unwrap()
-}
-
-fn config(path: &Path, env: &[(&str, &str)]) -> Output {
-    pulp_init(&["config", "--conf", path.to_str().unwrap()], env)
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+const DB_ENV: &[(&str, &str)] = &[("DB_SERVICE_HOST", "db.example")];
 
 type Map = BTreeMap<String, BTreeMap<String, String>>;
 
@@ -81,7 +52,11 @@ fn python_read(path: &Path) -> Map {
                 .unwrap()
         }
     };
-    assert!(out.status.success(), "judge failed: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "judge failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let sections = match json.get("sections") {
         Some(s) => s,
@@ -160,7 +135,7 @@ fn tricky_values_read_back_exactly_through_pythons_configparser() {
             ("PULP__DATABASE__PASSWORD", "50% of #;:=@"),
         ]);
         let out = config(&s.path, &env);
-        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        assert_eq!(out.code, Some(0), "{name}: {}", out.stderr);
         let read = python_read(&s.path);
         for (i, v) in TRICKY.iter().enumerate() {
             assert_eq!(read["tricky"][&format!("k{i}")], *v, "{name}");
@@ -198,7 +173,7 @@ fn real_pulp_files_keep_every_unedited_line() {
         let original = fixture(name);
         let s = scratch(&original);
         let out = config(&s.path, &env);
-        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        assert_eq!(out.code, Some(0), "{name}: {}", out.stderr);
         let edited = fs::read_to_string(&s.path).unwrap();
         // The original lines appear in order, unchanged; only new lines are added.
         let mut new_lines = edited.lines();
@@ -322,8 +297,8 @@ fn bad_input_exits_64_with_one_line_and_leaves_the_file_identical() {
     assert!(cases.len() >= 20);
     for (env, var) in &cases {
         let out = config(&s.path, env);
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(64), "{env:?}: {err}");
+        let err = out.stderr;
+        assert_eq!(out.code, Some(64), "{env:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{env:?}: {err}");
         assert!(
             err.starts_with(&format!("pulp-init: error: {var}: ")),
@@ -353,24 +328,24 @@ fn secrets_never_reach_a_log_line_or_a_diff() {
         ("PULP__SERVER__DEFAULT_PASSWORD", "AdminSecret-99"),
     ];
     let s = scratch(&fixture("pulp-2.14.3.conf"));
-    let diff = pulp_init(
+    let diff = run_with(
         &["config", "--diff", "--conf", s.path.to_str().unwrap()],
         &env,
     );
-    assert!(diff.status.success());
-    let shown = String::from_utf8_lossy(&diff.stdout).into_owned() + &stderr(&diff);
+    assert_eq!(diff.code, Some(0), "{}", diff.stderr);
+    let shown = diff.stdout.clone() + &diff.stderr;
     has(&shown, "+password: <redacted>");
     has(&shown, "amqp://guest:***@mq:5672//");
     let run = config(&s.path, &env);
-    assert!(run.status.success());
-    let logged = String::from_utf8_lossy(&run.stdout).into_owned() + &stderr(&run);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let logged = run.stdout.clone() + &run.stderr;
     has(&logged, "set [database] password = <redacted>");
     // Changing a secret again shows neither the old nor the new one.
-    let again = pulp_init(
+    let again = run_with(
         &["config", "--diff", "--conf", s.path.to_str().unwrap()],
         &[("PULP__SERVER__DEFAULT_PASSWORD", "Other-5")],
     );
-    let again = String::from_utf8_lossy(&again.stdout).into_owned() + &stderr(&again);
+    let again = again.stdout.clone() + &again.stderr;
     has(&again, "-default_password: <redacted>");
     for text in [&shown, &logged, &again] {
         for secret in [
@@ -391,12 +366,12 @@ fn secrets_never_reach_a_log_line_or_a_diff() {
 fn diff_writes_nothing() {
     let original = fixture("pulp-2.8.0.conf");
     let s = scratch(&original);
-    let out = pulp_init(
+    let out = run_with(
         &["config", "--dry-run", "--conf", s.path.to_str().unwrap()],
         &[("DB_SERVICE_HOST", "db")],
     );
-    assert!(out.status.success());
-    let diff = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let diff = out.stdout.clone();
     has(&diff, "\n+seeds: db:27017\n");
     assert!(diff.starts_with("--- "), "{diff}");
     assert_eq!(fs::read_to_string(&s.path).unwrap(), original);
@@ -409,7 +384,7 @@ fn a_write_keeps_mode_owner_and_group_and_a_no_op_touches_nothing() {
     std::os::unix::fs::chown(&s.path, Some(48), Some(65534)).unwrap();
     let env = [("DB_SERVICE_HOST", "db")];
     let first = config(&s.path, &env);
-    assert!(first.status.success(), "{}", stderr(&first));
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
     let meta = fs::metadata(&s.path).unwrap();
     assert_eq!(meta.mode() & 0o7777, 0o640);
     assert_eq!((meta.uid(), meta.gid()), (48, 65534));
@@ -420,11 +395,11 @@ fn a_write_keeps_mode_owner_and_group_and_a_no_op_touches_nothing() {
     assert_eq!(left.len(), 1, "a temp file was left behind");
 
     let second = config(&s.path, &env);
-    assert!(second.status.success());
+    assert_eq!(second.code, Some(0), "{}", second.stderr);
     assert!(
-        stderr(&second).contains("up to date, not written"),
+        second.stderr.contains("up to date, not written"),
         "{}",
-        stderr(&second)
+        second.stderr
     );
     let again = fs::metadata(&s.path).unwrap();
     assert_eq!(
@@ -450,49 +425,25 @@ fn missing_or_unparseable_conf_exits_78() {
         &dir.path().join("server.conf"),
         &[("DB_SERVICE_HOST", "db")],
     );
-    assert_eq!(missing.status.code(), Some(78));
-    assert!(
-        stderr(&missing).contains("not found"),
-        "{}",
-        stderr(&missing)
-    );
+    assert_eq!(missing.code, Some(78));
+    assert!(missing.stderr.contains("not found"), "{}", missing.stderr);
     let is_dir = config(dir.path(), &[]);
-    assert_eq!(is_dir.status.code(), Some(78));
+    assert_eq!(is_dir.code, Some(78));
     for bad in [
         "seeds: x\n[database]\n",
         "[database]\nthis line has no separator\n",
     ] {
         let s = scratch(bad);
         let out = config(&s.path, &[("DB_SERVICE_HOST", "db")]);
-        assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
-        assert!(stderr(&out).contains("line "), "{}", stderr(&out));
+        assert_eq!(out.code, Some(78), "{}", out.stderr);
+        assert!(out.stderr.contains("line "), "{}", out.stderr);
         assert_eq!(fs::read_to_string(&s.path).unwrap(), bad);
     }
     let s = scratch("");
     fs::write(&s.path, b"[database]\nname: caf\xe9\n").unwrap();
     let out = config(&s.path, &[("DB_SERVICE_HOST", "db")]);
-    assert_eq!(out.status.code(), Some(78));
-    assert!(stderr(&out).contains("UTF-8"));
-}
-
-/// Runs `script` (with $1.. = args) as root in a private mount namespace.
-fn in_mount_namespace(script: &str, args: &[&str]) -> Output {
-    Command::new("unshare")
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-euc",
-            script,
-            "sh",
-        ])
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DB_SERVICE_HOST", "db.example")
-        .output()
-        .unwrap()
+    assert_eq!(out.code, Some(78));
+    assert!(out.stderr.contains("UTF-8"));
 }
 
 #[test]
@@ -505,9 +456,10 @@ fn a_bind_mounted_conf_is_rewritten_in_place() {
     let out = in_mount_namespace(
         r#"mount --bind "$1" "$2"; exec "$3" config --conf "$2""#,
         &[source.to_str().unwrap(), target.to_str().unwrap(), BIN],
+        DB_ENV,
     );
-    let err = stderr(&out);
-    assert!(out.status.success(), "{err}");
+    let err = out.stderr;
+    assert_eq!(out.code, Some(0), "{err}");
     has(&err, "rewritten in place");
     has(&err, "mount point");
     // The host's file got the edit; the file under the mount was never touched.
@@ -533,19 +485,19 @@ fn a_read_only_conf_fails_with_73_only_when_a_change_is_needed() {
     fs::write(&conf, &original).unwrap();
     let script =
         r#"mount --bind "$1" "$1"; mount -o remount,bind,ro "$1"; exec "$2" config --conf "$1""#;
-    let out = in_mount_namespace(script, &[conf.to_str().unwrap(), BIN]);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(73), "{err}");
+    let out = in_mount_namespace(script, &[conf.to_str().unwrap(), BIN], DB_ENV);
+    let err = out.stderr;
+    assert_eq!(out.code, Some(73), "{err}");
     assert!(err.contains(conf.to_str().unwrap()), "{err}");
     has(&err, "Read-only file system");
     assert_eq!(fs::read_to_string(&conf).unwrap(), original);
 
     // Already configured: nothing to write, so a read-only file is fine.
     let ok = config(&conf, &[("DB_SERVICE_HOST", "db.example")]);
-    assert!(ok.status.success());
-    let out = in_mount_namespace(script, &[conf.to_str().unwrap(), BIN]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("up to date"));
+    assert_eq!(ok.code, Some(0), "{}", ok.stderr);
+    let out = in_mount_namespace(script, &[conf.to_str().unwrap(), BIN], DB_ENV);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stderr.contains("up to date"));
 }
 
 #[test]
@@ -560,15 +512,14 @@ fn a_writable_conf_in_a_read_only_directory_is_rewritten_in_place() {
     let conf = etc.join("server.conf");
     fs::write(&conf, fixture("pulp-2.14.3.conf")).unwrap();
     fs::set_permissions(&conf, fs::Permissions::from_mode(0o666)).unwrap();
-    let out = Command::new("setpriv")
-        .args(["--reuid", "1000123", "--regid", "0", "--clear-groups", BIN])
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid", "1000123", "--regid", "0", "--clear-groups", BIN])
         .args(["config", "--conf", conf.to_str().unwrap()])
         .env_clear()
-        .env("DB_SERVICE_HOST", "db")
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert!(out.status.success(), "{err}");
+        .env("DB_SERVICE_HOST", "db");
+    let out = run(cmd);
+    let err = out.stderr;
+    assert_eq!(out.code, Some(0), "{err}");
     has(&err, "its directory is not writable");
     assert_eq!(python_read(&conf)["database"]["seeds"], "db:27017");
     assert_eq!(fs::read_dir(&etc).unwrap().count(), 1);

@@ -91,10 +91,15 @@ impl Mongo {
 
 impl Drop for Mongo {
     fn drop(&mut self) {
-        let _ = Command::new(repo().join("scripts/mongo.sh"))
-            .args(["stop", self.dir.path().to_str().unwrap()])
-            .output();
+        stop("mongo.sh", &self.dir);
     }
+}
+
+/// Stops what `scripts/NAME start DIR` started, by its pid file in DIR.
+fn stop(name: &str, dir: &tempfile::TempDir) {
+    let _ = Command::new(repo().join("scripts").join(name))
+        .args(["stop", dir.path().to_str().unwrap()])
+        .output();
 }
 
 pub struct Rabbit {
@@ -140,9 +145,7 @@ impl Rabbit {
 
 impl Drop for Rabbit {
     fn drop(&mut self) {
-        let _ = Command::new(repo().join("scripts/rabbitmq.sh"))
-            .args(["stop", self.dir.path().to_str().unwrap()])
-            .output();
+        stop("rabbitmq.sh", &self.dir);
     }
 }
 
@@ -245,6 +248,60 @@ pub fn run(mut cmd: Command) -> Finished {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         elapsed: started.elapsed(),
     }
+}
+
+impl Finished {
+    /// Asserts exit 0, showing stderr if not.
+    #[track_caller]
+    pub fn ok(self) -> Finished {
+        assert_eq!(self.code, Some(0), "{}", self.stderr);
+        self
+    }
+}
+
+/// Runs pulp-init with exactly `env` (plus PATH).
+pub fn run_with(args: &[&str], env: &[(&str, &str)]) -> Finished {
+    let mut cmd = pulp_init(args);
+    cmd.envs(env.iter().copied());
+    run(cmd)
+}
+
+/// `pulp-init config --conf CONF` with exactly `env` (plus PATH).
+pub fn config(conf: &Path, env: &[(&str, &str)]) -> Finished {
+    run_with(&["config", "--conf", conf.to_str().unwrap()], env)
+}
+
+/// A server.conf holding `text` in a directory of its own, removed on drop.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+pub fn scratch(text: &str) -> Scratch {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.conf");
+    std::fs::write(&path, text).unwrap();
+    Scratch { dir, path }
+}
+
+/// Runs `script` ($1.. = args) as root in a private mount namespace, with exactly `env`
+/// (plus PATH).
+pub fn in_mount_namespace(script: &str, args: &[&str], env: &[(&str, &str)]) -> Finished {
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-euc",
+        script,
+        "sh",
+    ])
+    .args(args)
+    .env_clear()
+    .env("PATH", std::env::var("PATH").unwrap_or_default())
+    .envs(env.iter().copied());
+    run(cmd)
 }
 
 /// Starts `cmd` with stdout and stderr collected on threads.
