@@ -36,7 +36,8 @@ Environment -> server.conf (a variable that is not set changes nothing; set but 
 
 Exit codes: the service's own (128+N if killed by signal N); 64 bad command line or
 environment value; 69 a dependency was not ready by the deadline; 70 internal error;
-73 server.conf could not be written; 75 migration lock not had by the deadline;
+73 server.conf could not be written; 75 migration lock, live workers or schema gate
+not through by the deadline;
 77 permission (privilege drop, volume); 78 server.conf missing, not a regular file, or unreadable.";
 
 /// Entrypoint and PID 1 for Pulp 2 containers.
@@ -72,6 +73,10 @@ pub struct Cli {
     /// Skip the migrations (beat).
     #[arg(long, env = "PULP_INIT_SKIP_MIGRATE", value_parser = BoolishValueParser::new())]
     pub skip_migrate: bool,
+
+    /// Do not wait for the database to be migrated for this image (roles other than beat).
+    #[arg(long, env = "PULP_INIT_SKIP_MIGRATE_WAIT", value_parser = BoolishValueParser::new())]
+    pub skip_migrate_wait: bool,
 
     /// supervise: stay PID 1, forward signals, reap zombies; exec: become the service;
     /// auto: supervise when PID 1, exec otherwise.
@@ -122,7 +127,7 @@ pub struct Common {
     )]
     pub conf: PathBuf,
 
-    /// Overall deadline for the dependencies and for the migration lock (e.g. 60s, 500ms, 2m).
+    /// Overall deadline for the dependencies (e.g. 60s, 500ms, 2m).
     #[arg(long, global = true, env = "PULP_INIT_TIMEOUT", default_value = "60s", value_parser = crate::time::parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
 
@@ -154,6 +159,11 @@ pub struct Common {
         value_name = "PATH"
     )]
     pub version_file: Option<PathBuf>,
+
+    /// Deadline for everything around the migrations: the lock, Pulp processes of the
+    /// previous deployment still online (beat), the schema gate (other roles).
+    #[arg(long, global = true, env = "PULP_INIT_MIGRATE_TIMEOUT", default_value = "1h", value_parser = crate::time::parse_duration, value_name = "DURATION")]
+    pub migrate_timeout: Duration,
 
     /// Lease of the migration lock; renewed while the migration runs.
     #[arg(long, global = true, env = "PULP_INIT_LOCK_LEASE", default_value = "30s", value_parser = crate::time::parse_duration, value_name = "DURATION")]

@@ -8,6 +8,7 @@ mod cli;
 mod conf;
 mod db;
 mod error;
+mod gate;
 mod migrate;
 mod plan;
 mod privileges;
@@ -115,8 +116,8 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
                 if r.config {
                     config_phase(conf_path, false)?;
                 }
-                if r.wait.is_some() || r.migrate.is_some() {
-                    // Both phases read the effective server.conf, once.
+                if r.wait.is_some() || r.migrate.is_some() || r.gate.is_some() {
+                    // These phases read the effective server.conf, once.
                     let values = conf::read_values(conf_path)?;
                     if let Some((opts, db, broker)) = &r.wait {
                         probe::wait(probe::dependencies(&values, *db, *broker)?, opts)?;
@@ -124,7 +125,11 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
                     if let Some(m) = &r.migrate {
                         migrate_phase(m, &values, &signals, original_mask)?;
                     }
+                    if let Some(m) = &r.gate {
+                        gate_phase(m, &values, original_mask)?;
+                    }
                 }
+                signals.hand_over();
                 // A fresh image for the run phase: single-threaded, without the probes'
                 // runtime. Exec mode needs it as much: a privilege drop in a process with
                 // other threads makes libc signal them (glibc's SIGSETXID).
@@ -154,22 +159,37 @@ fn migrate_phase(
         force: m.force,
         lease: m.lease,
         timeout: m.timeout,
-        fingerprint: migrate::fingerprint(
-            m.fingerprint.clone(),
-            &m.command,
-            m.version_file.as_deref(),
-        )?,
-        service: child::Service {
-            argv: m.command.clone(),
-            account: privileges::decide(m.user.as_deref())?,
-        },
+        fingerprint: fingerprint(m)?,
+        service: migration_service(m)?,
+        worker_timeout: values.worker_timeout()?,
     };
-    migrate::migrate(
-        &db::MongoTarget::from_conf(values)?,
-        &opts,
-        signals,
-        original_mask,
-    )
+    let target = db::MongoTarget::from_conf(values)?;
+    migrate::migrate(&target, &opts, signals, original_mask)
+}
+
+/// The schema gate: this image's migrations done, before its service starts.
+fn gate_phase(
+    m: &plan::Migration,
+    values: &conf::Values,
+    original_mask: &sys::SigSet,
+) -> Result<()> {
+    let opts = gate::Options {
+        fingerprint: fingerprint(m)?,
+        timeout: m.timeout,
+        migrate: migration_service(m)?,
+    };
+    gate::wait(&db::MongoTarget::from_conf(values)?, &opts, original_mask)
+}
+
+fn fingerprint(m: &plan::Migration) -> Result<migrate::Fingerprint> {
+    migrate::fingerprint(m.fingerprint.clone(), &m.command, m.version_file.as_deref())
+}
+
+fn migration_service(m: &plan::Migration) -> Result<child::Service> {
+    Ok(child::Service {
+        argv: m.command.clone(),
+        account: privileges::decide(m.user.as_deref())?,
+    })
 }
 
 /// Reads the environment, edits server.conf (or prints the diff), logs each change.

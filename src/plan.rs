@@ -31,7 +31,7 @@ pub enum Job {
     Config { diff: bool },
     Probe(probe::Options),
     Migrate(Migration),
-    Run(Run),
+    Run(Box<Run>),
 }
 
 /// The migrate phase's inputs.
@@ -53,6 +53,8 @@ pub struct Run {
     /// The probes, with what the role needs (db, broker).
     pub wait: Option<(probe::Options, bool, bool)>,
     pub migrate: Option<Migration>,
+    /// Wait until the database is migrated for this image (roles that do not migrate).
+    pub gate: Option<Migration>,
     pub argv: Vec<OsString>,
     pub user: Option<String>,
     pub supervise: bool,
@@ -62,7 +64,7 @@ pub struct Run {
 impl Run {
     /// Whether any start-up phase runs before the service.
     pub fn starts_up(&self) -> bool {
-        self.config || self.wait.is_some() || self.migrate.is_some()
+        self.config || self.wait.is_some() || self.migrate.is_some() || self.gate.is_some()
     }
 }
 
@@ -74,7 +76,7 @@ impl Startup {
             Some(Command::Wait) => Job::Probe(probe_options(&cli, false)),
             Some(Command::Check) => Job::Probe(probe_options(&cli, true)),
             Some(Command::Migrate { force }) => Job::Migrate(migration(&cli, None, *force)),
-            None => Job::Run(run(&cli)?),
+            None => Job::Run(Box::new(run(&cli)?)),
         };
         Ok(Startup {
             conf: cli.common.conf,
@@ -94,18 +96,22 @@ fn run(cli: &Cli) -> Result<Run> {
     let argv = command_line(role, &cli.argv)?;
     // A wrong user fails now, not after the probes.
     privileges::decide_quietly(user.as_deref())?;
-    let (config, wait, migrate) = match role {
-        None => (false, None, None),
+    let (config, wait, migrate, gate) = match role {
+        None => (false, None, None, None),
         Some(r) => (
             !cli.skip_config,
             (!cli.skip_wait).then(|| (probe_options(cli, false), r.needs_db, r.needs_broker)),
             (r.migrates && !cli.skip_migrate).then(|| migration(cli, Some(r.user), false)),
+            // httpd's role runs as root, which pulp-manage-db refuses: the gate asks
+            // `--dry-run` as beat's user.
+            (!r.migrates && !cli.skip_migrate_wait).then(|| migration(cli, None, false)),
         ),
     };
     Ok(Run {
         config,
         wait,
         migrate,
+        gate,
         argv,
         user,
         supervise: match cli.mode {
@@ -172,6 +178,6 @@ fn migration(cli: &Cli, role_user: Option<&str>, force: bool) -> Migration {
             .or(roles::find("beat").map(|r| r.user.to_string())),
         force,
         lease: cli.common.lock_lease,
-        timeout: cli.common.timeout,
+        timeout: cli.common.migrate_timeout,
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::sys::{self, SigSet};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const STOP_SIGNALS: [i32; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
@@ -16,19 +16,35 @@ pub struct Signals {
     forward_to: Arc<AtomicI32>,
     /// The last stop signal forwarded (0: none).
     received: Arc<AtomicI32>,
+    /// Held while a signal is handled; true once start-up hands over to the run phase.
+    handed_over: Arc<Mutex<bool>>,
 }
 
 impl Signals {
-    /// Starts watching for stop signals on a thread of its own (they stay blocked in
-    /// every other thread).
+    /// Starts watching signals on a thread of its own (they stay blocked in every other
+    /// thread): stop signals end start-up or go to the migration; others are dropped.
     pub fn watch() -> Signals {
         let signals = Signals::default();
         let (forward_to, received) = (signals.forward_to.clone(), signals.received.clone());
-        let set = SigSet::of(&STOP_SIGNALS);
+        let handed_over = signals.handed_over.clone();
+        // Children of the start-up phases are waited for by pid: SIGCHLD is not needed.
+        let set = SigSet::from_bits(SigSet::all_async().to_bits() & !(1 << (libc::SIGCHLD - 1)));
         std::thread::spawn(move || loop {
             let Some(sig) = sys::wait_signal(&set, Duration::from_secs(3600)) else {
                 continue;
             };
+            let Ok(handing) = handed_over.lock() else {
+                return;
+            };
+            if *handing {
+                // Too late for this thread: pending again, for the run phase to settle.
+                let _ = sys::kill(std::process::id() as i32, sig);
+                return;
+            }
+            if !STOP_SIGNALS.contains(&sig) {
+                not_forwarded(sig);
+                continue;
+            }
             let target = forward_to.load(Ordering::SeqCst);
             if target > 0 {
                 received.store(sig, Ordering::SeqCst);
@@ -46,6 +62,14 @@ impl Signals {
             }
         });
         signals
+    }
+
+    /// Ends the watching before the run phase (a re-exec would kill the thread in the
+    /// middle of handling a signal): a signal it takes from now on is left pending.
+    pub fn hand_over(&self) {
+        if let Ok(mut h) = self.handed_over.lock() {
+            *h = true;
+        }
     }
 
     /// Stop signals go to `pid` from now on (0: back to exiting).
@@ -78,10 +102,14 @@ pub fn settle() {
             std::process::exit(128 + sig);
         }
         if sig != libc::SIGCHLD {
-            log::info!(
-                "{} received before the service started: not forwarded",
-                sys::signal_name(sig)
-            );
+            not_forwarded(sig);
         }
     }
+}
+
+fn not_forwarded(sig: i32) {
+    log::info!(
+        "{} received before the service started: not forwarded",
+        sys::signal_name(sig)
+    );
 }

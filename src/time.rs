@@ -36,6 +36,29 @@ pub fn human(d: Duration) -> String {
     }
 }
 
+/// A database time as RFC 3339 in UTC, to the millisecond: `2026-11-27T22:01:27.590Z`.
+pub fn rfc3339(t: mongodb::bson::DateTime) -> String {
+    let ms = t.timestamp_millis();
+    let (secs, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{milli:03}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,6 +71,23 @@ mod tests {
         assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn rfc3339_times() {
+        use mongodb::bson::DateTime;
+        assert_eq!(
+            rfc3339(DateTime::from_millis(0)),
+            "1970-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            rfc3339(DateTime::from_millis(1_795_816_887_590)),
+            "2026-11-27T22:01:27.590Z"
+        );
+        assert_eq!(
+            rfc3339(DateTime::from_millis(951_782_400_000)),
+            "2000-02-29T00:00:00.000Z"
+        );
     }
 
     #[test]

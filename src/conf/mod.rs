@@ -282,6 +282,24 @@ impl Values {
         Ok(self.get(section, key)?.filter(|v| !v.is_empty()))
     }
 
+    /// `[tasks] worker_timeout` (whole seconds, Pulp's default 30): a heartbeat younger
+    /// than this is an online Pulp process.
+    pub fn worker_timeout(&self) -> Result<std::time::Duration> {
+        match self.get_nonempty("tasks", "worker_timeout")? {
+            None => Ok(std::time::Duration::from_secs(30)),
+            Some(v) => v
+                .parse::<u64>()
+                .map(std::time::Duration::from_secs)
+                .map_err(|_| {
+                    self.bad(
+                        "tasks",
+                        "worker_timeout",
+                        format!("{v:?} is not a number of seconds"),
+                    )
+                }),
+        }
+    }
+
     /// configparser's `getboolean`.
     pub fn get_bool(&self, section: &str, key: &str, default: bool) -> Result<bool> {
         match self.get(section, key)? {

@@ -1,0 +1,250 @@
+//! What pulp-init keeps in the Pulp database, and what it reads of Pulp's own: the lease
+//! lock and the completion records (collection `pulp_init`), Pulp's `workers` collection,
+//! and the database server's clock, which every expiry and heartbeat age is measured by.
+
+use crate::error::{Error, Result};
+use mongodb::bson::{doc, DateTime, Document};
+use mongodb::options::ReturnDocument;
+use mongodb::{Collection, Database};
+use std::time::Duration;
+
+const COLLECTION: &str = "pulp_init";
+const LOCK_ID: &str = "migration_lock";
+const DUPLICATE_KEY: i32 = 11000;
+/// Hidden, for tests only: pretend the client's clock is this many seconds off. Nothing
+/// that decides about the lock may read the client's clock.
+const CLOCK_OFFSET_VAR: &str = "PULP_INIT_TEST_CLOCK_OFFSET";
+
+pub struct Store {
+    db: Database,
+    coll: Collection<Document>,
+}
+
+/// A completion record: which fingerprint, when, by whom.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub fingerprint: String,
+    pub completed_at: DateTime,
+    pub holder: String,
+}
+
+impl std::fmt::Display for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} by {} at {}",
+            self.fingerprint,
+            self.holder,
+            crate::time::rfc3339(self.completed_at)
+        )
+    }
+}
+
+/// A Pulp process whose heartbeat is recent: its name and the heartbeat's age.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Online {
+    pub name: String,
+    pub age: Duration,
+}
+
+fn record_id(fingerprint: &str) -> String {
+    format!("migrated:{fingerprint}")
+}
+
+/// The client's wall clock (only for what no decision depends on).
+pub fn client_now() -> DateTime {
+    let offset = std::env::var(CLOCK_OFFSET_VAR)
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .unwrap_or(0);
+    DateTime::from_millis(DateTime::now().timestamp_millis() + offset * 1000)
+}
+
+fn plus(t: DateTime, d: Duration) -> DateTime {
+    DateTime::from_millis(
+        t.timestamp_millis()
+            .saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+    )
+}
+
+fn record_of(d: &Document) -> Option<Record> {
+    Some(Record {
+        fingerprint: d.get_str("fingerprint").ok()?.to_string(),
+        completed_at: *d.get_datetime("completed_at").ok()?,
+        holder: d.get_str("holder").unwrap_or("?").to_string(),
+    })
+}
+
+impl Store {
+    pub fn new(db: Database) -> Store {
+        Store {
+            coll: db.collection(COLLECTION),
+            db,
+        }
+    }
+
+    /// The database server's clock (`hello`'s `localTime`).
+    pub async fn server_now(&self) -> Result<DateTime> {
+        let hello = self
+            .db
+            .run_command(doc! { "hello": 1 })
+            .await
+            .map_err(|e| Error::database("reading the server's clock", e))?;
+        hello
+            .get_datetime("localTime")
+            .copied()
+            .map_err(|_| Error::Internal("the database's hello has no localTime".into()))
+    }
+
+    pub async fn record(&self, fingerprint: &str) -> Result<Option<Record>> {
+        let d = self
+            .coll
+            .find_one(doc! { "_id": record_id(fingerprint) })
+            .await
+            .map_err(|e| Error::database("reading the completion record", e))?;
+        Ok(d.as_ref().and_then(record_of))
+    }
+
+    /// The most recent completion record, whatever its fingerprint.
+    pub async fn latest_record(&self) -> Result<Option<Record>> {
+        let d = self
+            .coll
+            .find_one(doc! { "_id": { "$regex": "^migrated:" } })
+            .sort(doc! { "completed_at": -1 })
+            .await
+            .map_err(|e| Error::database("reading the completion records", e))?;
+        Ok(d.as_ref().and_then(record_of))
+    }
+
+    pub async fn write_record(&self, fingerprint: &str, holder: &str, seconds: f64) -> Result<()> {
+        let now = self.server_now().await?;
+        self.coll
+            .update_one(
+                doc! { "_id": record_id(fingerprint) },
+                doc! { "$set": {
+                    "fingerprint": fingerprint,
+                    "completed_at": now,
+                    "holder": holder,
+                    "seconds": seconds,
+                } },
+            )
+            .upsert(true)
+            .await
+            .map_err(|e| Error::database("writing the completion record", e))?;
+        Ok(())
+    }
+
+    /// Takes the lock if it is free, expired (by the server's clock), or already ours.
+    /// Ok(None) when taken; otherwise the current holder's document.
+    pub async fn try_lock(&self, me: &str, lease: Duration) -> Result<Option<Document>> {
+        let now = self.server_now().await?;
+        let taken = self
+            .coll
+            .find_one_and_update(
+                doc! { "_id": LOCK_ID, "$or": [ { "expires": { "$lt": now } }, { "holder": me } ] },
+                doc! { "$set": { "holder": me, "expires": plus(now, lease), "acquired": now } },
+            )
+            .upsert(true)
+            .return_document(ReturnDocument::After)
+            .await;
+        match taken {
+            Ok(_) => Ok(None),
+            Err(e) if is_duplicate_key(&e) => {
+                let current = self
+                    .coll
+                    .find_one(doc! { "_id": LOCK_ID })
+                    .await
+                    .map_err(|e| Error::database("reading the lock", e))?;
+                // Released between the two calls: try again at once.
+                Ok(Some(current.unwrap_or_default()))
+            }
+            Err(e) => Err(Error::database("taking the lock", e)),
+        }
+    }
+
+    /// Extends our lease from the server's now. Ok(false): the lock is no longer ours.
+    pub async fn renew(&self, me: &str, lease: Duration) -> Result<bool> {
+        let now = self.server_now().await?;
+        let r = self
+            .coll
+            .update_one(
+                doc! { "_id": LOCK_ID, "holder": me },
+                doc! { "$set": { "expires": plus(now, lease) } },
+            )
+            .await
+            .map_err(|e| Error::database("renewing the lease", e))?;
+        Ok(r.matched_count == 1)
+    }
+
+    pub async fn release(&self, me: &str) {
+        match self
+            .coll
+            .delete_one(doc! { "_id": LOCK_ID, "holder": me })
+            .await
+        {
+            Ok(r) if r.deleted_count == 1 => log::debug!("migrations: lock released"),
+            Ok(_) => log::warn!("migrations: the lock was no longer ours to release"),
+            Err(e) => {
+                log::warn!("migrations: could not release the lock (its lease will expire): {e}")
+            }
+        }
+    }
+
+    /// Pulp processes (workers, resource_manager, scheduler) whose heartbeat in Pulp's
+    /// `workers` collection is younger than `timeout` by the server's clock, newest first.
+    pub async fn online(&self, timeout: Duration) -> Result<Vec<Online>> {
+        let now = self.server_now().await?;
+        let since = DateTime::from_millis(
+            now.timestamp_millis() - i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
+        );
+        let mut cursor = self
+            .db
+            .collection::<Document>("workers")
+            .find(doc! { "last_heartbeat": { "$gt": since } })
+            .await
+            .map_err(|e| Error::database("reading Pulp's workers", e))?;
+        let mut out = Vec::new();
+        while cursor
+            .advance()
+            .await
+            .map_err(|e| Error::database("reading Pulp's workers", e))?
+        {
+            let d = cursor
+                .deserialize_current()
+                .map_err(|e| Error::database("reading Pulp's workers", e))?;
+            let (Ok(name), Ok(beat)) = (d.get_str("_id"), d.get_datetime("last_heartbeat")) else {
+                continue;
+            };
+            let age = now
+                .timestamp_millis()
+                .saturating_sub(beat.timestamp_millis());
+            out.push(Online {
+                name: name.to_string(),
+                age: Duration::from_millis(u64::try_from(age).unwrap_or(0)),
+            });
+        }
+        out.sort_by_key(|o| o.age);
+        Ok(out)
+    }
+}
+
+/// The lock holder's name in a lock document.
+pub fn holder(d: &Document) -> &str {
+    d.get_str("holder").unwrap_or("?")
+}
+
+/// When a lock document's lease ends.
+pub fn expires(d: &Document) -> String {
+    d.get_datetime("expires")
+        .map(|t| crate::time::rfc3339(*t))
+        .unwrap_or_default()
+}
+
+fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    match e.kind.as_ref() {
+        ErrorKind::Command(c) => c.code == DUPLICATE_KEY,
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == DUPLICATE_KEY,
+        _ => e.to_string().contains("E11000") || e.to_string().contains("duplicate key"),
+    }
+}
