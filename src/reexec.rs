@@ -40,7 +40,12 @@ pub fn reexec_for_run(original_mask: &SigSet) -> Error {
             ORIGINAL_MASK_VAR,
             format!("{:016x}", original_mask.to_bits()),
         )
-        .args(["--skip-config", "--skip-wait", "--skip-migrate"])
+        .args([
+            "--skip-config",
+            "--skip-wait",
+            "--skip-migrate",
+            "--skip-migrate-wait",
+        ])
         .args(std::env::args_os().skip(1))
         .exec();
     Error::Internal(format!(

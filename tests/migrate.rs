@@ -8,78 +8,6 @@ use common::*;
 use std::process::Command;
 use std::time::Duration;
 
-fn python() -> String {
-    let venv = std::env::var("PULP_INIT_VENV").unwrap_or_else(|_| "/opt/pulp-init-venv".into());
-    format!("{venv}/bin/python")
-}
-
-fn program() -> String {
-    repo()
-        .join("tests/apps/migrate.py")
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
-struct Db {
-    mongo: Mongo,
-    conf: Conf,
-}
-
-impl Db {
-    fn new() -> Db {
-        let mongo = Mongo::start();
-        let conf = Conf::new(&format!("[database]\nseeds: 127.0.0.1:{}\n", mongo.port));
-        Db { mongo, conf }
-    }
-
-    fn url(&self) -> String {
-        format!("mongodb://127.0.0.1:{}/", self.mongo.port)
-    }
-
-    /// `pulp-init migrate` with the stand-in, as root, and `env`.
-    fn migrate(&self, extra: &[&str], env: &[(&str, &str)]) -> Command {
-        let command = format!("{} {}", python(), program());
-        let mut args = vec![
-            "migrate",
-            "--conf",
-            self.conf.arg(),
-            "--user",
-            "root",
-            "--migrate-command",
-            &command,
-        ];
-        args.extend_from_slice(extra);
-        let mut c = pulp_init(&args);
-        c.env("TEST_MONGO_URL", self.url())
-            .env("PULP_INIT_MIGRATION_FINGERPRINT", "pulp-2.21.5-1")
-            .envs(env.iter().copied());
-        c
-    }
-
-    fn query(&self, what: &str) -> String {
-        let out = Command::new(python())
-            .arg(program())
-            .arg(what)
-            .env("TEST_MONGO_URL", self.url())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    }
-
-    /// (started, finished) migration runs.
-    fn runs(&self) -> (u32, u32) {
-        let text = self.query("runs");
-        let (a, b) = text.split_once(' ').unwrap();
-        (a.parse().unwrap(), b.parse().unwrap())
-    }
-}
-
 #[test]
 fn runs_once_skips_a_restart_and_runs_again_for_a_new_fingerprint() {
     let db = Db::new();
@@ -164,7 +92,7 @@ fn a_holder_killed_mid_migration_is_replaced_once_its_lease_expires() {
             "--user",
             "root",
             "--lock-lease",
-            "6s",
+            "12s",
         ])
         .args(["--migrate-command", &command])
         .env_clear()
@@ -186,7 +114,7 @@ fn a_holder_killed_mid_migration_is_replaced_once_its_lease_expires() {
     );
 
     let next = run(db.migrate(
-        &["--lock-lease", "6s"],
+        &["--lock-lease", "12s"],
         &[("PULP_INIT_MIGRATION_FINGERPRINT", "fp")],
     ));
     assert_eq!(next.code, Some(0), "{}", next.stderr);
@@ -213,21 +141,31 @@ fn a_failed_migration_is_not_recorded_and_runs_again_next_time() {
 }
 
 #[test]
-fn exit_70_means_workers_still_running_and_is_retried() {
+fn exit_70_with_no_worker_online_is_a_failure_retried_a_bounded_number_of_times() {
+    // pulp-manage-db exits 70 for live workers AND for any crash; with no Pulp process
+    // online it is a crash: reported as such, with the command's output.
     let db = Db::new();
-    let out = run(db.migrate(&["--timeout", "30s"], &[("MIGRATE_EXIT_FIRST", "70")]));
+    let out = run(db.migrate(&[], &[("MIGRATE_EXIT_FIRST", "70")]));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
+    has(
+        &out.stderr,
+        "failed with exit status 70 (no Pulp process was online",
+    );
+    has(&out.stderr, "attempt 2 of 3");
+    has(&out.stderr, "| migration ");
     assert!(
-        out.stderr
-            .contains("exited 70: Pulp workers are still running"),
+        !out.stderr.contains("workers are still running"),
         "{}",
         out.stderr
     );
     assert_eq!(db.runs(), (2, 1));
 
     let db = Db::new();
-    let out = run(db.migrate(&["--timeout", "1s"], &[("MIGRATE_EXIT", "70")]));
-    assert_eq!(out.code, Some(75), "{}", out.stderr);
+    let out = run(db.migrate(&[], &[("MIGRATE_EXIT", "70")]));
+    assert_eq!(out.code, Some(70), "{}", out.stderr);
+    has(&out.stderr, "failed with exit status 70 (attempt 3 of 3");
+    has(&out.stderr, "exits 70");
+    assert_eq!(db.runs(), (3, 0));
     assert_eq!(db.query("records"), "0");
     assert_eq!(db.query("lock"), "free");
 }
@@ -291,7 +229,7 @@ fn waiting_for_a_held_lock_ends_at_the_deadline_with_75() {
     let db = Db::new();
     let holder = Running::spawn(db.migrate(&[], &[("MIGRATE_SLEEP", "30")]));
     holder.wait_for_stderr("migrations: running", Duration::from_secs(20));
-    let waiter = run(db.migrate(&["--timeout", "2s"], &[]));
+    let waiter = run(db.migrate(&["--migrate-timeout", "2s"], &[]));
     assert_eq!(waiter.code, Some(75), "{}", waiter.stderr);
     has(&waiter.stderr, "migrations: waiting:");
     has(&waiter.stderr, "still held by");

@@ -7,6 +7,15 @@ Usage (env TEST_MONGO_URL=mongodb://127.0.0.1:PORT/, database pulp_database):
   migrate.py runs       prints "<started> <finished>" (counts of runs)
   migrate.py lock       prints the migration lock holder, or "free"
   migrate.py records    prints the number of completion records
+  migrate.py --dry-run  exits 0 when the test marked the schema current
+                        (migrate.py schema-current), else 1, as pulp-manage-db --dry-run
+  migrate.py schema-current   marks the schema current
+  migrate.py record FP  writes a completion record for fingerprint FP, as a beat would
+  migrate.py online     prints the number of Pulp workers documents
+  migrate.py first-start   prints when the first migration run started (epoch seconds)
+  migrate.py lease-left    prints the seconds left on the lock's lease, by the server's clock
+  migrate.py heartbeat NAME SECONDS   refreshes Pulp's workers/NAME heartbeat every
+                        0.1 s for SECONDS, then prints the last heartbeat (epoch seconds)
 Output goes to stdout/stderr, as pulp-manage-db's does.
 """
 import os
@@ -29,6 +38,41 @@ if len(sys.argv) > 1:
         print(lock["holder"] if lock else "free")
     elif what == "records":
         print(db.pulp_init.count_documents({"_id": {"$regex": "^migrated:"}}))
+    elif what == "online":
+        print(db.workers.count_documents({}))
+    elif what == "first-start":
+        print("%.6f" % db.test_runs.find_one(sort=[("start", 1)])["start"])
+    elif what == "lease-left":
+        lock = db.pulp_init.find_one({"_id": "migration_lock"})
+        now = db.command("hello")["localTime"]
+        print((lock["expires"] - now).total_seconds())
+    elif what == "--dry-run":
+        sys.exit(0 if db.test_state.find_one({"_id": "schema", "current": True}) else 1)
+    elif what == "schema-current":
+        db.test_state.update_one({"_id": "schema"}, {"$set": {"current": True}}, upsert=True)
+    elif what == "record":
+        import datetime
+        fp = sys.argv[2]
+        db.pulp_init.update_one(
+            {"_id": "migrated:" + fp},
+            {"$set": {"fingerprint": fp, "completed_at": datetime.datetime.utcnow(),
+                      "holder": "test-beat", "seconds": 0.0}},
+            upsert=True,
+        )
+        print("%.6f" % time.time(), flush=True)
+    elif what == "heartbeat":
+        import datetime
+        name, until = sys.argv[2], time.time() + float(sys.argv[3])
+        last = 0.0
+        while time.time() < until:
+            last = time.time()
+            db.workers.update_one(
+                {"_id": name},
+                {"$set": {"last_heartbeat": datetime.datetime.utcfromtimestamp(last)}},
+                upsert=True,
+            )
+            time.sleep(0.1)
+        print("%.6f" % last, flush=True)
     sys.exit(0)
 
 first = db.test_runs.count_documents({}) == 0

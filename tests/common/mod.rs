@@ -89,6 +89,17 @@ impl Mongo {
     }
 }
 
+impl Mongo {
+    /// The server's pid (to freeze it with SIGSTOP).
+    pub fn pid(&self) -> i32 {
+        std::fs::read_to_string(self.dir.path().join("pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+}
+
 impl Drop for Mongo {
     fn drop(&mut self) {
         stop("mongo.sh", &self.dir);
@@ -272,16 +283,8 @@ pub fn config(conf: &Path, env: &[(&str, &str)]) -> Finished {
 }
 
 /// A server.conf holding `text` in a directory of its own, removed on drop.
-pub struct Scratch {
-    pub dir: tempfile::TempDir,
-    pub path: PathBuf,
-}
-
-pub fn scratch(text: &str) -> Scratch {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("server.conf");
-    std::fs::write(&path, text).unwrap();
-    Scratch { dir, path }
+pub fn scratch(text: &str) -> Conf {
+    Conf::new(text)
 }
 
 /// Runs `script` ($1.. = args) as root in a private mount namespace, with exactly `env`
@@ -472,4 +475,90 @@ pub fn python2() -> Option<PathBuf> {
     candidates.push("python2".into());
     candidates.push("python2.7".into());
     candidates.into_iter().find(|p| works(p))
+}
+
+pub fn python() -> String {
+    let venv = std::env::var("PULP_INIT_VENV").unwrap_or_else(|_| "/opt/pulp-init-venv".into());
+    format!("{venv}/bin/python")
+}
+
+pub fn program() -> String {
+    repo()
+        .join("tests/apps/migrate.py")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A SecantusDB with a server.conf pointing at it, and the pulp-manage-db stand-in.
+pub struct Db {
+    pub mongo: Mongo,
+    pub conf: Conf,
+}
+
+impl Db {
+    pub fn new() -> Db {
+        Db::with_conf("")
+    }
+
+    /// With `extra` appended to server.conf.
+    pub fn with_conf(extra: &str) -> Db {
+        let mongo = Mongo::start();
+        let conf = Conf::new(&format!(
+            "[database]\nseeds: 127.0.0.1:{}\n{extra}",
+            mongo.port
+        ));
+        Db { mongo, conf }
+    }
+
+    pub fn url(&self) -> String {
+        format!("mongodb://127.0.0.1:{}/", self.mongo.port)
+    }
+
+    /// `pulp-init migrate` with the stand-in, as root, and `env`.
+    pub fn migrate(&self, extra: &[&str], env: &[(&str, &str)]) -> Command {
+        let command = format!("{} {}", python(), program());
+        let mut args = vec![
+            "migrate",
+            "--conf",
+            self.conf.arg(),
+            "--user",
+            "root",
+            "--migrate-command",
+            &command,
+        ];
+        args.extend_from_slice(extra);
+        let mut c = pulp_init(&args);
+        c.env("TEST_MONGO_URL", self.url())
+            .env("PULP_INIT_MIGRATION_FINGERPRINT", "pulp-2.21.5-1")
+            .envs(env.iter().copied());
+        c
+    }
+
+    pub fn query(&self, what: &str) -> String {
+        self.query_args(&[what])
+    }
+
+    /// What the stand-in prints for `args` (see tests/apps/migrate.py).
+    pub fn query_args(&self, args: &[&str]) -> String {
+        let out = Command::new(python())
+            .arg(program())
+            .args(args)
+            .env("TEST_MONGO_URL", self.url())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// (started, finished) migration runs.
+    pub fn runs(&self) -> (u32, u32) {
+        let text = self.query("runs");
+        let (a, b) = text.split_once(' ').unwrap();
+        (a.parse().unwrap(), b.parse().unwrap())
+    }
 }

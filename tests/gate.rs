@@ -1,0 +1,192 @@
+//! Every role starts on a migrated database: the schema gate of the roles that do not
+//! migrate, beat waiting for the previous deployment's processes, the fenced lease and
+//! the server's clock. SecantusDB through the real driver, the pulp-manage-db stand-in
+//! (tests/apps/migrate.py) for the command.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A worker role with the stand-in as its migration command; its service is `true`.
+fn worker(db: &Db, fingerprint: &str, extra: &[&str]) -> Command {
+    let command = format!("{} {}", python(), program());
+    let mut args = vec![
+        "--role",
+        "worker",
+        "--conf",
+        db.conf.arg(),
+        "--user",
+        "root",
+        "--skip-config",
+        "--skip-wait",
+        "--migrate-command",
+        &command,
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--", "true"]);
+    let mut c = pulp_init(&args);
+    c.env("TEST_MONGO_URL", db.url());
+    if !fingerprint.is_empty() {
+        c.env("PULP_INIT_MIGRATION_FINGERPRINT", fingerprint);
+    }
+    c
+}
+
+#[test]
+fn the_gate_opens_on_the_record_of_this_images_fingerprint() {
+    let db = Db::new();
+    db.query_args(&["record", "fp-old"]);
+    let running = Running::spawn(worker(&db, "fp-new", &[]));
+    running.wait_for_stderr("schema: waiting", Duration::from_secs(20));
+    has(&running.stderr(), "fingerprint fp-new");
+    has(
+        &running.stderr(),
+        "last migrated for fp-old by test-beat at 20",
+    );
+    // A beat of the new image migrates.
+    let beat = run(db.migrate(&[], &[("PULP_INIT_MIGRATION_FINGERPRINT", "fp-new")]));
+    assert_eq!(beat.code, Some(0), "{}", beat.stderr);
+    let (code, _, _, log) = running.finish(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{log}");
+    has(&log, "schema: migrated for this image (fp-new by ");
+}
+
+#[test]
+fn at_the_deadline_the_gate_names_both_fingerprints() {
+    let db = Db::new();
+    db.query_args(&["record", "fp-old"]);
+    let out = run(worker(&db, "fp-new", &["--migrate-timeout", "1s"]));
+    assert_eq!(out.code, Some(75), "{}", out.stderr);
+    has(
+        &out.stderr,
+        "schema: database migrated for fp-old by test-beat at 20",
+    );
+    has(
+        &out.stderr,
+        "this image is fp-new: start a beat of this image",
+    );
+    assert!(!out.stderr.contains("running true"), "{}", out.stderr);
+}
+
+#[test]
+fn a_database_migrated_outside_pulp_init_opens_the_gate_by_dry_run() {
+    let db = Db::new();
+    let running = Running::spawn(worker(&db, "fp-new", &[]));
+    running.wait_for_stderr("schema: waiting", Duration::from_secs(20));
+    has(
+        &running.stderr(),
+        "the database has no migration record yet",
+    );
+    db.query_args(&["schema-current"]);
+    let (code, _, _, log) = running.finish(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{log}");
+    has(&log, "--dry-run reports nothing to migrate");
+}
+
+#[test]
+fn skip_migrate_wait_starts_at_once() {
+    let db = Db::new();
+    let out = run(worker(&db, "fp-new", &["--skip-migrate-wait"]));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(!out.stderr.contains("schema:"), "{}", out.stderr);
+    let mut env_off = worker(&db, "fp-new", &[]);
+    env_off.env("PULP_INIT_SKIP_MIGRATE_WAIT", "1");
+    let out = run(env_off);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+}
+
+#[test]
+fn beat_waits_for_online_workers_and_migrates_as_soon_as_they_are_gone() {
+    // worker_timeout 2 s: a heartbeat older than that is a stopped process.
+    let db = Db::with_conf("[tasks]\nworker_timeout: 2\n");
+    let heartbeat = Command::new(python())
+        .args([
+            &program(),
+            "heartbeat",
+            "reserved_resource_worker-1@old-pod",
+            "3",
+        ])
+        .env("TEST_MONGO_URL", db.url())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The heartbeat is fresh before beat starts.
+    let until = Instant::now() + Duration::from_secs(20);
+    while db.query_args(&["online"]) == "0" {
+        assert!(Instant::now() < until, "no heartbeat");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let beat = run(db.migrate(&[], &[]));
+    let last_heartbeat: f64 = String::from_utf8(heartbeat.wait_with_output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(beat.code, Some(0), "{}", beat.stderr);
+    has(
+        &beat.stderr,
+        "previous deployment are online: reserved_resource_worker-1@old-pod (heartbeat ",
+    );
+    has(&beat.stderr, "no Pulp process is online any more");
+    assert_eq!(db.runs(), (1, 1));
+    // Started within 1 s after the heartbeat aged past the timeout, never before.
+    let started: f64 = db.query_args(&["first-start"]).parse().unwrap();
+    let offline = last_heartbeat + 2.0;
+    assert!(
+        started >= offline - 0.05 && started < offline + 1.0,
+        "started {:.3} s after the last heartbeat\n{}",
+        started - last_heartbeat,
+        beat.stderr
+    );
+}
+
+#[test]
+fn a_lost_lease_stops_the_command_before_another_holder_can_take_the_lock() {
+    let db = Db::new();
+    let holder = Running::spawn(db.migrate(&["--lock-lease", "3s"], &[("MIGRATE_SLEEP", "60")]));
+    holder.wait_for_stderr("migration ", Duration::from_secs(20));
+    // The database freezes (a partition, a paused node) for longer than the lease.
+    let frozen = Instant::now();
+    assert_eq!(unsafe { libc::kill(db.mongo.pid(), libc::SIGSTOP) }, 0);
+    let (code, _, _, log) = holder.finish(Duration::from_secs(20));
+    let stopped_after = frozen.elapsed();
+    assert_eq!(unsafe { libc::kill(db.mongo.pid(), libc::SIGCONT) }, 0);
+    assert_eq!(code, Some(75), "{log}");
+    has(&log, "the lease could not be kept");
+    has(&log, "not recorded");
+    // The command ended before the lease (3 s from its last renewal) ran out.
+    assert!(
+        stopped_after < Duration::from_secs(3),
+        "{stopped_after:?}\n{log}"
+    );
+
+    let next = run(db.migrate(&["--lock-lease", "3s"], &[]));
+    assert_eq!(next.code, Some(0), "{}", next.stderr);
+    assert_eq!(db.runs(), (2, 1));
+    assert_eq!(db.query("records"), "1");
+}
+
+#[test]
+fn a_client_clock_far_ahead_cannot_take_a_live_lock() {
+    let db = Db::new();
+    let holder = Running::spawn(db.migrate(&[], &[("MIGRATE_SLEEP", "30")]));
+    holder.wait_for_stderr("migrations: running", Duration::from_secs(20));
+    // Its clock an hour ahead: by its own clock the lock expired long ago.
+    let skewed = run(db.migrate(
+        &["--migrate-timeout", "2s"],
+        &[("PULP_INIT_TEST_CLOCK_OFFSET", "3600")],
+    ));
+    assert_eq!(skewed.code, Some(75), "{}", skewed.stderr);
+    has(&skewed.stderr, "still held by");
+    assert_eq!(db.runs(), (1, 0));
+    // The lease is measured by the server: it ends about 30 s from the server's now.
+    let left: f64 = db.query_args(&["lease-left"]).parse().unwrap();
+    assert!((20.0..=31.0).contains(&left), "lease left {left}");
+    let pid = i32::try_from(holder.child.id()).unwrap();
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let (code, _, _, out) = holder.finish(Duration::from_secs(20));
+    assert_eq!(code, Some(143), "{out}");
+}
