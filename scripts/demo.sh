@@ -40,10 +40,14 @@ echo
 echo "== a second run changes nothing"
 "$bin" config
 echo
-echo "== what Pulp reads back (Python configparser, as Pulp reads server.conf)"
-python3 tests/py/read_conf.py "$work/server.conf" | python3 -c '
+echo "== what Pulp reads back (Python 2.7's SafeConfigParser, as Pulp 2 reads server.conf)"
+py2=$(pyenv root 2>/dev/null)/versions/2.7.18/bin/python
+if [[ -x "$py2" ]]; then judge=("$py2" tests/py/read_conf2.py); else judge=(python3 tests/py/read_conf.py); fi
+"${judge[@]}" "$work/server.conf" | python3 -c '
 import json, re, sys
 conf = json.load(sys.stdin)
+conf = {s: {k: (v["value"] if isinstance(v, dict) else v) for k, v in keys.items()}
+        for s, keys in conf.get("sections", conf).items()}
 for section, key in [("server", "server_name"), ("database", "seeds"), ("database", "username"),
                      ("messaging", "url"), ("messaging", "transport"), ("tasks", "broker_url")]:
     value = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", conf[section][key])
@@ -69,14 +73,34 @@ echo
 echo "== pulp-init check (a readiness probe): both answer, exit 0"
 "$bin" check && echo "exit status: 0"
 echo
-echo "== the resource_manager role as PID 1 (unshare --pid): config, wait, then a real Celery"
-echo "   worker (the test app in tests/apps/celery, run as root: the role's user 'apache' is"
-echo "   not on this machine) supervised by pulp-init"
 venv=${PULP_INIT_VENV:-/opt/pulp-init-venv}
+echo "== beat: migrations once. A stand-in for pulp-manage-db (tests/apps/migrate.py, which"
+echo "   records its runs in MongoDB) runs under the lock; the second start skips it"
+for start in first second; do
+  echo "-- $start start of the beat role"
+  PATH="$venv/bin:$PATH" TEST_MONGO_URL="mongodb://pulp:hunter2@127.0.0.1:$mongo_port/pulp_database" \
+    PULP_INIT_MIGRATION_FINGERPRINT=pulp-2.21.5-demo \
+    "$bin" --role beat --user root --migrate-command "$venv/bin/python $PWD/tests/apps/migrate.py" \
+    -- sh -c 'echo "(celery beat would start here)"'
+done
+echo
+echo "== a worker of a NEW image (another fingerprint) waits at the schema gate for a beat of"
+echo "   its own image; here with a 2 s deadline: exit 75, naming both fingerprints"
+PATH="$venv/bin:$PATH" TEST_MONGO_URL="mongodb://pulp:hunter2@127.0.0.1:$mongo_port/pulp_database" \
+  PULP_INIT_MIGRATION_FINGERPRINT=pulp-2.21.6-next \
+  "$bin" --role worker --user root --migrate-command "$venv/bin/python $PWD/tests/apps/migrate.py" \
+  --migrate-timeout 2s -- true || echo "exit status: $?"
+echo
+echo "== the resource_manager role as PID 1 (unshare --pid): config, wait, the schema gate (open:"
+echo "   beat of this image migrated), then a real Celery worker (the test app in"
+echo "   tests/apps/celery, run as root: the role's user 'apache' is not on this machine)"
 log=$work/worker.log
 PATH="$venv/bin:$PATH" PYTHONPATH="$PWD/tests/apps/celery" \
   TEST_BROKER_URL="amqp://pulp:s3cr%25t%40pass@127.0.0.1:$rabbit_port/pulp" \
-  unshare --pid --fork --mount-proc --kill-child "$bin" --role resource_manager --user root -- \
+  TEST_MONGO_URL="mongodb://pulp:hunter2@127.0.0.1:$mongo_port/pulp_database" \
+  PULP_INIT_MIGRATION_FINGERPRINT=pulp-2.21.5-demo \
+  unshare --pid --fork --mount-proc --kill-child "$bin" --role resource_manager --user root \
+  --migrate-command "$venv/bin/python $PWD/tests/apps/migrate.py" -- \
   celery -A pulp_test_app worker -n resource_manager@%h -Q resource_manager -c 1 --events \
   --umask 18 -l INFO >"$log" 2>&1 &
 init_ns=$!
@@ -101,12 +125,3 @@ init_ns=
 grep -E 'Warm shutdown|^pulp-init: info: (forwarding|celery)' "$log"
 echo "container exit status: $status"
 echo
-echo "== beat: migrations once. A stand-in for pulp-manage-db (tests/apps/migrate.py, which"
-echo "   records its runs in MongoDB) runs under the lock; the second start skips it"
-for start in first second; do
-  echo "-- $start start of the beat role"
-  PATH="$venv/bin:$PATH" TEST_MONGO_URL="mongodb://pulp:hunter2@127.0.0.1:$mongo_port/pulp_database" \
-    PULP_INIT_MIGRATION_FINGERPRINT=pulp-2.21.5-demo \
-    "$bin" --role beat --user root --migrate-command "$venv/bin/python $PWD/tests/apps/migrate.py" \
-    -- sh -c 'echo "(celery beat would start here)"'
-done

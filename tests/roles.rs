@@ -57,7 +57,8 @@ fn role_celery_command(role: &str) -> Vec<String> {
     words
 }
 
-/// `--role ROLE --user root --skip-config --skip-wait -- <the role's command>` as PID 1.
+/// `--role ROLE --user root --skip-config --skip-wait --skip-migrate-wait -- <the role's
+/// command>` as PID 1 (the schema gate is tests/gate.rs's).
 fn role_as_pid1(role: &str) -> Command {
     let command = role_celery_command(role);
     let mut args = vec![
@@ -67,6 +68,7 @@ fn role_as_pid1(role: &str) -> Command {
         "root",
         "--skip-config",
         "--skip-wait",
+        "--skip-migrate-wait",
         "--",
     ];
     args.extend(command.iter().map(String::as_str));
@@ -195,6 +197,7 @@ fn apache_stops_gracefully_when_pid1_gets_sigterm() {
         "apache",
         "--skip-config",
         "--skip-wait",
+        "--skip-migrate-wait",
         "--",
         "/usr/sbin/apache2",
         "-f",
