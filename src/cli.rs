@@ -31,8 +31,8 @@ Environment -> server.conf (a variable that is not set changes nothing; set but 
   PULP_WORKER_ID                   the N in the worker's name reserved_resource_worker-N@%h
                                    (default: 1)
   PULP_INIT_MIGRATION_FINGERPRINT  identifies the installed Pulp for the migration record
-                                   (default: a digest of the migration command's executable
-                                   and of the version file)
+                                   and the schema gate (default: a digest of the version
+                                   file; without one, `<command> --dry-run` decides)
 
 Exit codes: the service's own (128+N if killed by signal N); 64 bad command line or
 environment value; 69 a dependency was not ready by the deadline; 70 internal error;
