@@ -194,19 +194,7 @@ fn a_stop_signal_while_waiting_for_the_lock_ends_config_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("server.conf");
     fs::write(&conf, "[server]\n").unwrap();
-    let mut holder = Command::new("flock")
-        .args([conf.to_str().unwrap(), "-c", "echo locked; exec cat"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line, "locked\n");
+    let mut holder = common::hold_lock(&conf);
     let mut cmd = pulp_init(&["config", "--conf", conf.to_str().unwrap()]);
     cmd.env("PULP_SERVER_NAME", "srv");
     let running = common::Running::spawn(cmd);

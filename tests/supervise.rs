@@ -528,42 +528,21 @@ fn after_the_probes_the_supervising_pid1_is_a_fresh_single_threaded_image() {
     assert!(ready < running_at, "{stderr}");
 }
 
-/// Holds an exclusive lock on `path` (as a concurrent `pulp-init config` would) until
-/// the returned child's stdin is closed.
-fn hold_lock(path: &std::path::Path) -> std::process::Child {
-    let mut holder = Command::new("flock")
-        .args([path.to_str().unwrap(), "-c", "echo locked; exec cat"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line, "locked\n");
-    holder
-}
-
 #[test]
 fn signals_during_start_up_are_not_forwarded_to_the_new_service() {
     // pulp-init as PID 1 is held in its config phase by another writer's lock; a
     // terminal's SIGWINCH and a stray SIGUSR1 arrive then. The service must not get them
     // (it has no handlers yet: Python dies of USR1, httpd stops on WINCH).
-    let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("server.conf");
-    std::fs::write(&conf, "[server]\n").unwrap();
-    let log = dir.path().join("signals");
-    let mut holder = hold_lock(&conf);
+    let conf = scratch("[server]\n");
+    let log = conf.dir.path().join("signals");
+    let mut holder = hold_lock(&conf.path);
     let mut cmd = as_pid1(&[
         "--role",
         "beat",
         "--user",
         "root",
         "--conf",
-        conf.to_str().unwrap(),
+        conf.arg(),
         "--skip-wait",
         "--skip-migrate",
         "--",
@@ -639,16 +618,14 @@ fn boolean_variables_take_the_usual_spellings() {
         ("no", false),
         ("false", false),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("server.conf");
-        std::fs::write(&conf, "[server]\n").unwrap();
+        let conf = scratch("[server]\n");
         let mut cmd = pulp_init(&[
             "--role",
             "beat",
             "--user",
             "root",
             "--conf",
-            conf.to_str().unwrap(),
+            conf.arg(),
             "--skip-wait",
             "--skip-migrate",
             "--",
@@ -658,7 +635,7 @@ fn boolean_variables_take_the_usual_spellings() {
             .env("PULP_SERVER_NAME", "srv");
         let out = run(cmd);
         assert_eq!(out.code, Some(0), "{value}: {}", out.stderr);
-        let edited = std::fs::read_to_string(&conf).unwrap().contains("srv");
+        let edited = std::fs::read_to_string(&conf.path).unwrap().contains("srv");
         assert_eq!(edited, !ran, "PULP_INIT_SKIP_CONFIG={value}");
     }
     let mut cmd = pulp_init(&["--", "true"]);

@@ -211,7 +211,7 @@ impl AmqpHeaderResponder {
 
 /// A server.conf in a temp dir.
 pub struct Conf {
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
     pub path: PathBuf,
 }
 
@@ -220,7 +220,7 @@ impl Conf {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("server.conf");
         std::fs::write(&path, text).unwrap();
-        Conf { _dir: dir, path }
+        Conf { dir, path }
     }
 
     pub fn with(seeds: &str, broker_url: &str, extra_db: &str) -> Conf {
@@ -305,6 +305,25 @@ pub fn in_mount_namespace(script: &str, args: &[&str], env: &[(&str, &str)]) -> 
     .env("PATH", std::env::var("PATH").unwrap_or_default())
     .envs(env.iter().copied());
     run(cmd)
+}
+
+/// Holds an exclusive lock on `path` (as a concurrent `pulp-init config` would) until
+/// the returned child's stdin is closed.
+pub fn hold_lock(path: &std::path::Path) -> Child {
+    let mut holder = Command::new("flock")
+        .args([path.to_str().unwrap(), "-c", "echo locked; exec cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "locked\n");
+    holder
 }
 
 /// Starts `cmd` with stdout and stderr collected on threads.
