@@ -4,7 +4,6 @@
 
 use crate::error::Error;
 use crate::sys::SigSet;
-use std::os::unix::process::CommandExt;
 
 /// Carries the original signal mask across the supervisor's re-exec (internal).
 pub const ORIGINAL_MASK_VAR: &str = "PULP_INIT_ORIGINAL_SIGMASK";
@@ -24,32 +23,49 @@ pub fn original_mask(blocked_at_start: SigSet) -> SigSet {
 
 /// Runs this binary again with the phases skipped, so the run phase starts from a fresh,
 /// single-threaded image without the probes' runtime, drivers and their memory (a
-/// supervising PID 1 keeps running in it). Signals stay blocked and pending across exec.
-/// Returns only on failure.
+/// supervising PID 1 keeps running in it). Signals stay blocked and pending across the
+/// exec: it is a plain execve, not `Command::exec`, which empties the mask first — a
+/// pending SIGTERM would then be delivered to a namespace's init with the default action,
+/// which the kernel drops. Returns only on failure.
 pub fn reexec_for_run(original_mask: &SigSet) -> Error {
-    let exe = std::path::Path::new("/proc/self/exe");
-    let err = std::process::Command::new(exe)
-        .arg0(
-            std::env::args_os()
-                .next()
-                .unwrap_or_else(|| "pulp-init".into()),
-        )
-        // The new image starts with everything blocked; it must still give the service the
-        // mask pulp-init itself was started with.
-        .env(
-            ORIGINAL_MASK_VAR,
-            format!("{:016x}", original_mask.to_bits()),
-        )
-        .args([
+    use std::ffi::{CString, OsString};
+    use std::os::unix::ffi::OsStringExt;
+    let exe = "/proc/self/exe";
+    let cstring = |s: OsString| CString::new(s.into_vec()).ok();
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    if args.is_empty() {
+        args.push("pulp-init".into());
+    }
+    let rest = args.split_off(1);
+    args.extend(
+        [
             "--skip-config",
             "--skip-wait",
             "--skip-migrate",
             "--skip-migrate-wait",
-        ])
-        .args(std::env::args_os().skip(1))
-        .exec();
-    Error::Internal(format!(
-        "cannot re-execute {} as the supervisor: {err}",
-        exe.display()
-    ))
+        ]
+        .map(OsString::from),
+    );
+    args.extend(rest);
+    // The new image starts with everything blocked; it must still give the service the
+    // mask pulp-init itself was started with.
+    let mut env: Vec<OsString> = std::env::vars_os()
+        .filter(|(k, _)| k != ORIGINAL_MASK_VAR)
+        .map(|(k, v)| {
+            let mut kv = k;
+            kv.push("=");
+            kv.push(v);
+            kv
+        })
+        .collect();
+    env.push(format!("{ORIGINAL_MASK_VAR}={:016x}", original_mask.to_bits()).into());
+    let (Some(argv), Some(envp), Some(path)) = (
+        args.into_iter().map(cstring).collect::<Option<Vec<_>>>(),
+        env.into_iter().map(cstring).collect::<Option<Vec<_>>>(),
+        CString::new(exe).ok(),
+    ) else {
+        return Error::Internal("cannot re-execute: an argument holds a NUL byte".into());
+    };
+    let err = crate::sys::execve(&path, &argv, &envp);
+    Error::Internal(format!("cannot re-execute {exe} as the supervisor: {err}"))
 }
