@@ -92,7 +92,7 @@ fn a_holder_killed_mid_migration_is_replaced_once_its_lease_expires() {
             "--user",
             "root",
             "--lock-lease",
-            "12s",
+            "24s",
         ])
         .args(["--migrate-command", &command])
         .env_clear()
@@ -114,7 +114,7 @@ fn a_holder_killed_mid_migration_is_replaced_once_its_lease_expires() {
     );
 
     let next = run(db.migrate(
-        &["--lock-lease", "12s"],
+        &["--lock-lease", "24s"],
         &[("PULP_INIT_MIGRATION_FINGERPRINT", "fp")],
     ));
     assert_eq!(next.code, Some(0), "{}", next.stderr);
