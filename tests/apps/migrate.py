@@ -9,7 +9,7 @@ Usage (env TEST_MONGO_URL=mongodb://127.0.0.1:PORT/, database pulp_database):
   migrate.py records    prints the number of completion records
   migrate.py --dry-run  exits 0 when a migration run finished or the test marked the
                         schema current (migrate.py schema-current), else 1, as
-                        pulp-manage-db --dry-run
+                        pulp-manage-db --dry-run (MIGRATE_DRY_RUN_EXIT=N: exits N)
   migrate.py schema-current   marks the schema current
   migrate.py record FP  writes a completion record for fingerprint FP, as a beat would
   migrate.py online     prints the number of Pulp workers documents
@@ -47,6 +47,8 @@ if len(sys.argv) > 1:
         lock = db.pulp_init.find_one({"_id": "migration_lock"})
         now = db.command("hello")["localTime"]
         print((lock["expires"] - now).total_seconds())
+    elif what == "--dry-run" and "MIGRATE_DRY_RUN_EXIT" in os.environ:
+        sys.exit(int(os.environ["MIGRATE_DRY_RUN_EXIT"]))
     elif what == "--dry-run":
         current = db.test_state.find_one({"_id": "schema", "current": True})
         migrated = db.test_runs.find_one({"end": {"$exists": True}})
