@@ -94,6 +94,9 @@ pub struct Cli {
     #[arg(long, env = "PULP_INIT_GRACE", value_parser = parse_duration, value_name = "DURATION")]
     pub grace: Option<Duration>,
 
+    #[command(flatten)]
+    pub syslog: crate::syslog::SyslogOptions,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 

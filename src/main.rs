@@ -12,6 +12,7 @@ mod run;
 mod settings;
 mod supervise;
 mod sys;
+mod syslog;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -142,8 +143,12 @@ fn run(cli: Cli, original_mask: &sys::SigSet) -> Result<i32> {
                 grace: cli.grace,
             };
             if supervise {
+                // A stop signal pending now exits at once: before the socket exists.
+                run::settle_startup_signals();
+                let _relay = syslog::start(&cli.syslog, &conf_path);
                 supervise::supervise(&service, original_mask)
             } else {
+                syslog::warn_if_exec_cannot_help(&cli.syslog, &conf_path);
                 Err(run::exec(&service, original_mask))
             }
         }
@@ -193,6 +198,8 @@ fn migrate_phase(
         fingerprint,
         service,
     };
+    // pulp-manage-db logs to /dev/log too (and exits 69 without it).
+    let _relay = syslog::start(&cli.syslog, &cli.common.conf);
     migrate::migrate(
         &probe::MongoTarget::from_conf(values)?,
         &opts,
@@ -219,7 +226,8 @@ fn config_phase(path: &Path, diff_only: bool) -> Result<()> {
     // Waiting for another writer's lock must not delay `docker stop`.
     run::exit_on_termination_signals();
     let env = settings::Env::from_vars(std::env::vars_os(), settings::read_value_file)?;
-    let edits = settings::conf_edits(&env)?;
+    let mut edits = settings::conf_edits(&env)?;
+    edits.extend(syslog::log_type_edit(path, &edits));
     let plan = conf::plan(path, &edits)?;
     if diff_only {
         print!("{}", plan.diff());

@@ -381,6 +381,33 @@ pub fn before_exec(
     unsafe { cmd.pre_exec(f) };
 }
 
+/// `recv(2)` of one datagram into `buf`; returns the datagram's full length, which is
+/// larger than `buf` when the kernel cut it (`MSG_TRUNC`).
+pub fn recv_datagram(
+    socket: &std::os::unix::net::UnixDatagram,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: a valid open socket, and a buffer of buf.len() writable bytes.
+        let n = unsafe {
+            libc::recv(
+                socket.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_TRUNC,
+            )
+        };
+        if let Ok(n) = usize::try_from(n) {
+            return Ok(n);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
