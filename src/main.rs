@@ -10,6 +10,7 @@ mod probe;
 mod roles;
 mod run;
 mod settings;
+mod storage;
 mod supervise;
 mod sys;
 mod syslog;
@@ -85,9 +86,12 @@ fn run(cli: Cli, original_mask: &sys::SigSet) -> Result<i32> {
             print!("{}", roles::table());
             Ok(0)
         }
-        Some(cmd @ (Command::Wait | Command::Check)) => {
+        Some(Command::Check { storage: true }) => {
+            storage::check_only(&cli.storage, cli.common.user.as_deref()).map(|()| 0)
+        }
+        Some(cmd @ (Command::Wait | Command::Check { .. })) => {
             run::exit_on_termination_signals();
-            let opts = probe_options(&cli, matches!(cmd, Command::Check));
+            let opts = probe_options(&cli, matches!(cmd, Command::Check { .. }));
             let deps = probe::dependencies(&conf::read_values(&conf_path)?, true, true)?;
             probe::wait(deps, &opts).map(|()| 0)
         }
@@ -113,6 +117,7 @@ fn run(cli: Cli, original_mask: &sys::SigSet) -> Result<i32> {
                 if !cli.skip_config {
                     config_phase(&conf_path, false)?;
                 }
+                storage::prepare(&cli.storage, role, cli.common.user.as_deref())?;
                 let wait = !cli.skip_wait;
                 let migrate = role.migrates && !cli.skip_migrate;
                 if wait || migrate {
