@@ -150,10 +150,10 @@ fn run(cli: Cli, original_mask: &sys::SigSet) -> Result<i32> {
             if supervise {
                 // A stop signal pending now exits at once: before the socket exists.
                 run::settle_startup_signals();
-                let _relay = syslog::start(&cli.syslog, &conf_path);
+                let _relay = syslog::start(&cli.syslog, &conf_path, role.is_some());
                 supervise::supervise(&service, original_mask)
             } else {
-                syslog::warn_if_exec_cannot_help(&cli.syslog, &conf_path);
+                syslog::warn_if_exec_cannot_help(&cli.syslog, &conf_path, role.is_some());
                 Err(run::exec(&service, original_mask))
             }
         }
@@ -204,7 +204,7 @@ fn migrate_phase(
         service,
     };
     // pulp-manage-db logs to /dev/log too (and exits 69 without it).
-    let _relay = syslog::start(&cli.syslog, &cli.common.conf);
+    let _relay = syslog::start(&cli.syslog, &cli.common.conf, true);
     migrate::migrate(
         &probe::MongoTarget::from_conf(values)?,
         &opts,

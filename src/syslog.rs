@@ -127,7 +127,8 @@ fn relay_not_needed(opts: &SyslogOptions, conf_path: &Path) -> Option<String> {
 
 /// Starts the relay when it is needed (see the module head); logs why not otherwise.
 /// The returned guard stops it, prints what is still queued and removes the socket.
-pub fn start(opts: &SyslogOptions, conf_path: &Path) -> Option<Relay> {
+/// `for_pulp`: a Pulp role runs, so a /dev/log that cannot be bound is worth a warning.
+pub fn start(opts: &SyslogOptions, conf_path: &Path, for_pulp: bool) -> Option<Relay> {
     if let Some(why) = relay_not_needed(opts, conf_path) {
         log::debug!("no syslog relay: {why}");
         return None;
@@ -137,8 +138,12 @@ pub fn start(opts: &SyslogOptions, conf_path: &Path) -> Option<Relay> {
             log::info!("relaying syslog messages sent to {DEV_LOG} to stderr");
             Some(relay)
         }
-        Err(e) => {
+        Err(e) if for_pulp => {
             log::warn!("{}", cannot_bind(&e));
+            None
+        }
+        Err(e) => {
+            log::debug!("no syslog relay: cannot create {DEV_LOG}: {e}");
             None
         }
     }
@@ -157,10 +162,10 @@ fn cannot_bind(e: &io::Error) -> String {
     )
 }
 
-/// Exec mode: pulp-init will be gone, so only `log_type` can help; say so when it is
-/// not set and there is no /dev/log.
-pub fn warn_if_exec_cannot_help(opts: &SyslogOptions, conf_path: &Path) {
-    if relay_not_needed(opts, conf_path).is_none() {
+/// Exec mode: pulp-init will be gone, so only `log_type` can help; say so when a Pulp
+/// role runs, it is not set and there is no /dev/log.
+pub fn warn_if_exec_cannot_help(opts: &SyslogOptions, conf_path: &Path, for_pulp: bool) {
+    if for_pulp && relay_not_needed(opts, conf_path).is_none() {
         log::warn!(
             "no {DEV_LOG} and pulp-init execs the service (not PID 1), so it cannot relay \
              syslog; Pulp exits 69 (\"Unable to access log\"): set \

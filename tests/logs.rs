@@ -279,7 +279,16 @@ fn not_root_and_no_dev_log_says_what_to_set() {
             "--regid=65534",
             "--clear-groups",
         ],
-        &["--", "true"],
+        &[
+            "--role",
+            "beat",
+            "--skip-config",
+            "--skip-wait",
+            "--skip-migrate",
+            "--skip-storage",
+            "--",
+            "true",
+        ],
         None,
     ));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -300,10 +309,45 @@ fn not_root_and_no_dev_log_says_what_to_set() {
 }
 
 #[test]
-fn exec_mode_says_only_log_type_can_help() {
+fn without_a_role_an_unbindable_dev_log_is_not_worth_a_warning() {
+    let out = run(pid1_private_dev(
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ],
+        &["--", "true"],
+        None,
+    ));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(!out.stderr.contains("warn"), "{}", out.stderr);
     let out = run(pid1_private_dev(
         &[],
         &["--mode", "exec", "--", "true"],
+        None,
+    ));
+    assert!(!out.stderr.contains("warn"), "{}", out.stderr);
+}
+
+#[test]
+fn exec_mode_says_only_log_type_can_help() {
+    let out = run(pid1_private_dev(
+        &[],
+        &[
+            "--mode",
+            "exec",
+            "--role",
+            "beat",
+            "--user",
+            "nobody",
+            "--skip-config",
+            "--skip-wait",
+            "--skip-migrate",
+            "--skip-storage",
+            "--",
+            "true",
+        ],
         None,
     ));
     assert_eq!(out.code, Some(0), "{}", out.stderr);

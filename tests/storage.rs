@@ -87,7 +87,13 @@ fn worker(dirs: &[PathBuf], extra: &[&str]) -> Command {
     ];
     args.extend_from_slice(extra);
     args.extend(["--", "true"]);
-    pulp_init(&args)
+    storage_on(pulp_init(&args))
+}
+
+/// tests/common turns the storage phase off for the other tests.
+fn storage_on(mut c: Command) -> Command {
+    c.env_remove("PULP_INIT_SKIP_STORAGE");
+    c
 }
 
 #[test]
@@ -359,7 +365,7 @@ fn roles_without_storage_get_directories_but_no_write_test() {
     let vol = mkdir(&t.path().join("pulp"), 1234, 0o755);
     let celery = vol.join("celery");
     let d = dirs_arg(&[vol.clone(), celery.clone()]);
-    let out = run(pulp_init(&[
+    let out = run(storage_on(pulp_init(&[
         "--role",
         "beat",
         "--user",
@@ -371,7 +377,7 @@ fn roles_without_storage_get_directories_but_no_write_test() {
         &d,
         "--",
         "true",
-    ]));
+    ])));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(owner(&celery), (NOBODY, NOBODY, 0o755));
     assert_eq!(owner(&vol).0, 1234);
