@@ -13,7 +13,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// What Pulp 2 writes to as its service user (checked against Pulp 2.21.5).
+/// What Pulp 2 writes to as its service user: /var/lib/pulp and celery, /var/cache/pulp
+/// and /run/pulp (seen with Pulp 2.21.5, DESIGN.md), the content trees, and /var/www/pub
+/// for published content.
 pub const DEFAULT_DIRS: &str = "/var/lib/pulp,/var/lib/pulp/celery,/var/lib/pulp/published,\
 /var/lib/pulp/uploads,/var/lib/pulp/static,/var/cache/pulp,/run/pulp,/var/www/pub";
 
@@ -70,7 +72,7 @@ pub fn prepare(opts: &StorageOptions, role: &Role, user: Option<&str>) -> Result
     }
     let dirs = validated(&opts.dirs)?;
     let who = service_user(opts, Some(role), user)?;
-    if who.drop_to.is_some() || sys::geteuid() == 0 {
+    if sys::geteuid() == 0 {
         create_missing(&dirs, &who)?;
         if opts.fix_ownership {
             fix_ownership(&dirs, &who)?;
