@@ -39,6 +39,7 @@ declare -A PROBE=(
   [ca-certificates]=""
   [file]=/usr/bin/file
   [openssl]=/usr/bin/openssl
+  [acl]=/usr/bin/setfacl
 )
 
 missing=()

@@ -100,6 +100,12 @@ pub struct Cli {
     #[arg(long, env = "PULP_INIT_GRACE", value_parser = crate::time::parse_duration, value_name = "DURATION")]
     pub grace: Option<Duration>,
 
+    #[command(flatten)]
+    pub storage: crate::storage::StorageOptions,
+
+    #[command(flatten)]
+    pub syslog: crate::syslog::SyslogOptions,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 
@@ -186,7 +192,11 @@ pub enum Command {
     /// Wait until MongoDB and the broker in server.conf answer; exit 0, or 69 at the deadline.
     Wait,
     /// One attempt each at MongoDB and the broker; exit 0 or 69 (for readiness probes).
-    Check,
+    Check {
+        /// Instead: the write test of Pulp's directories as the service user; exit 0 or 77.
+        #[arg(long)]
+        storage: bool,
+    },
     /// Run the migrations once per installed Pulp, under a lock in MongoDB.
     Migrate {
         /// Run them even when this fingerprint is recorded as done.

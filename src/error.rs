@@ -64,6 +64,11 @@ pub enum Error {
     #[error("{0}")]
     Privilege(String),
 
+    /// A directory Pulp needs is missing, cannot be created, or not writable by the
+    /// service user: one message with the path, owners, mode and the likely fix.
+    #[error("{0}")]
+    Storage(String),
+
     /// A bug: an edit that did not read back as intended, or an impossible state.
     #[error("internal error: {0}")]
     Internal(String),
@@ -101,7 +106,7 @@ impl Error {
             Error::Internal(_) => exit::SOFTWARE,
             Error::Unavailable(_) => exit::UNAVAILABLE,
             Error::Exec { code, .. } => *code,
-            Error::Privilege(_) => exit::NOPERM,
+            Error::Privilege(_) | Error::Storage(_) => exit::NOPERM,
             Error::Lock(_) => exit::TEMPFAIL,
             Error::Migration { code, .. } => *code,
         }
@@ -135,6 +140,7 @@ mod tests {
         };
         assert_eq!(exec.exit_code(), 127);
         assert_eq!(Error::Privilege("x".into()).exit_code(), 77);
+        assert_eq!(Error::Storage("x".into()).exit_code(), 77);
         assert_eq!(Error::Lock("x".into()).exit_code(), 75);
         assert_eq!(Error::usage("--rewrite", "x").exit_code(), 64);
         assert_eq!(Error::Signals(io::Error::other("x")).exit_code(), 70);

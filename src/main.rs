@@ -18,8 +18,10 @@ mod reexec;
 mod roles;
 mod settings;
 mod startup;
+mod storage;
 mod supervise;
 mod sys;
+mod syslog;
 mod time;
 
 use clap::Parser;
@@ -100,6 +102,9 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
             startup::Signals::watch();
             config_phase(conf_path, diff).map(|()| exit::OK)
         }
+        Job::CheckStorage(opts, user) => {
+            storage::check_only(&opts, user.as_deref()).map(|()| exit::OK)
+        }
         Job::Probe(opts) => {
             startup::Signals::watch();
             let deps = probe::dependencies(&conf::read_values(conf_path)?, true, true)?;
@@ -108,6 +113,7 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
         Job::Migrate(m) => {
             let signals = startup::Signals::watch();
             let values = conf::read_values(conf_path)?;
+            let _relay = syslog::start(&m.syslog, conf_path, true);
             migrate_phase(&m, &values, &signals, original_mask).map(|()| exit::OK)
         }
         Job::Run(r) => {
@@ -116,12 +122,20 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
                 if r.config {
                     config_phase(conf_path, false)?;
                 }
+                if let Some(role) = r.role {
+                    storage::prepare(&r.storage, role, r.user.as_deref())?;
+                }
                 if r.wait.is_some() || r.migrate.is_some() || r.gate.is_some() {
                     // These phases read the effective server.conf, once.
                     let values = conf::read_values(conf_path)?;
                     if let Some((opts, db, broker)) = &r.wait {
                         probe::wait(probe::dependencies(&values, *db, *broker)?, opts)?;
                     }
+                    // pulp-manage-db (its --dry-run too) logs to /dev/log, and exits 69
+                    // without it.
+                    let _relay = (r.migrate.is_some() || r.gate.is_some())
+                        .then(|| syslog::start(&r.syslog, conf_path, true))
+                        .flatten();
                     if let Some(m) = &r.migrate {
                         migrate_phase(m, &values, &signals, original_mask)?;
                     }
@@ -140,8 +154,12 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
                 account: privileges::decide(r.user.as_deref())?,
             };
             if r.supervise {
+                // A stop signal pending now exits at once: before the socket exists.
+                startup::settle();
+                let _relay = syslog::start(&r.syslog, conf_path, r.role.is_some());
                 supervise::supervise(&service, &r.forwarding, original_mask)
             } else {
+                syslog::warn_if_exec_cannot_help(&r.syslog, conf_path, r.role.is_some());
                 Err(child::exec(&service, original_mask))
             }
         }
@@ -195,7 +213,8 @@ fn migration_service(m: &plan::Migration) -> Result<child::Service> {
 /// Reads the environment, edits server.conf (or prints the diff), logs each change.
 fn config_phase(path: &Path, diff_only: bool) -> Result<()> {
     let env = settings::Env::from_vars(std::env::vars_os(), settings::read_value_file)?;
-    let edits = settings::conf_edits(&env)?;
+    let mut edits = settings::conf_edits(&env)?;
+    edits.extend(syslog::log_type_edit(path, &edits));
     let plan = conf::plan(path, &edits)?;
     if diff_only {
         print!("{}", plan.diff());

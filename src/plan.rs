@@ -5,7 +5,9 @@
 use crate::cli::{Cli, Command, Mode};
 use crate::error::{Error, Result};
 use crate::roles::{self, Role};
+use crate::storage::StorageOptions;
 use crate::supervise::Forwarding;
+use crate::syslog::SyslogOptions;
 use crate::{privileges, probe, supervise};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -28,8 +30,12 @@ pub struct Startup {
 #[derive(Debug)]
 pub enum Job {
     Roles,
-    Config { diff: bool },
+    Config {
+        diff: bool,
+    },
     Probe(probe::Options),
+    /// `check --storage`: the write test as the service user.
+    CheckStorage(StorageOptions, Option<String>),
     Migrate(Migration),
     Run(Box<Run>),
 }
@@ -44,6 +50,7 @@ pub struct Migration {
     pub force: bool,
     pub lease: Duration,
     pub timeout: Duration,
+    pub syslog: SyslogOptions,
 }
 
 /// A run of the service, with the start-up phases before it.
@@ -55,6 +62,10 @@ pub struct Run {
     pub migrate: Option<Migration>,
     /// Wait until the database is migrated for this image (roles that do not migrate).
     pub gate: Option<Migration>,
+    /// The role, for its directories and volume checks.
+    pub role: Option<&'static Role>,
+    pub storage: StorageOptions,
+    pub syslog: SyslogOptions,
     pub argv: Vec<OsString>,
     pub user: Option<String>,
     pub supervise: bool,
@@ -64,7 +75,11 @@ pub struct Run {
 impl Run {
     /// Whether any start-up phase runs before the service.
     pub fn starts_up(&self) -> bool {
-        self.config || self.wait.is_some() || self.migrate.is_some() || self.gate.is_some()
+        self.config
+            || self.wait.is_some()
+            || self.migrate.is_some()
+            || self.gate.is_some()
+            || (self.role.is_some() && !self.storage.skip_storage)
     }
 }
 
@@ -74,7 +89,10 @@ impl Startup {
             Some(Command::Roles) => Job::Roles,
             Some(Command::Config { diff }) => Job::Config { diff: *diff },
             Some(Command::Wait) => Job::Probe(probe_options(&cli, false)),
-            Some(Command::Check) => Job::Probe(probe_options(&cli, true)),
+            Some(Command::Check { storage: true }) => {
+                Job::CheckStorage(cli.storage.clone(), cli.common.user.clone())
+            }
+            Some(Command::Check { .. }) => Job::Probe(probe_options(&cli, true)),
             Some(Command::Migrate { force }) => Job::Migrate(migration(&cli, None, *force)),
             None => Job::Run(Box::new(run(&cli)?)),
         };
@@ -112,6 +130,9 @@ fn run(cli: &Cli) -> Result<Run> {
         wait,
         migrate,
         gate,
+        role,
+        storage: cli.storage.clone(),
+        syslog: cli.syslog.clone(),
         argv,
         user,
         supervise: match cli.mode {
@@ -179,5 +200,6 @@ fn migration(cli: &Cli, role_user: Option<&str>, force: bool) -> Migration {
         force,
         lease: cli.common.lock_lease,
         timeout: cli.common.migrate_timeout,
+        syslog: cli.syslog.clone(),
     }
 }

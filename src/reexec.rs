@@ -4,9 +4,14 @@
 
 use crate::error::Error;
 use crate::sys::SigSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Carries the original signal mask across the supervisor's re-exec (internal).
 pub const ORIGINAL_MASK_VAR: &str = "PULP_INIT_ORIGINAL_SIGMASK";
+
+/// Set in the re-executed image: it must never re-execute again (a phase the skip flags
+/// missed would loop).
+static REEXECUTED: AtomicBool = AtomicBool::new(false);
 
 /// The mask pulp-init was started with: `blocked_at_start`, unless this image is the
 /// re-executed supervisor, which is told the first image's.
@@ -14,6 +19,7 @@ pub fn original_mask(blocked_at_start: SigSet) -> SigSet {
     let Some(text) = std::env::var_os(ORIGINAL_MASK_VAR) else {
         return blocked_at_start;
     };
+    REEXECUTED.store(true, Ordering::SeqCst);
     // Still single-threaded here; the service must not see the variable.
     std::env::remove_var(ORIGINAL_MASK_VAR);
     text.to_str()
@@ -28,6 +34,9 @@ pub fn original_mask(blocked_at_start: SigSet) -> SigSet {
 /// pending SIGTERM would then be delivered to a namespace's init with the default action,
 /// which the kernel drops. Returns only on failure.
 pub fn reexec_for_run(original_mask: &SigSet) -> Error {
+    if REEXECUTED.load(Ordering::SeqCst) {
+        return Error::Internal("a start-up phase ran again after the re-exec".into());
+    }
     use std::ffi::{CString, OsString};
     use std::os::unix::ffi::OsStringExt;
     let exe = "/proc/self/exe";
@@ -43,6 +52,7 @@ pub fn reexec_for_run(original_mask: &SigSet) -> Error {
             "--skip-wait",
             "--skip-migrate",
             "--skip-migrate-wait",
+            "--skip-storage",
         ]
         .map(OsString::from),
     );

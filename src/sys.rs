@@ -397,6 +397,191 @@ pub fn before_exec(
     unsafe { cmd.pre_exec(f) };
 }
 
+/// `recv(2)` of one datagram into `buf`; returns the datagram's full length, which is
+/// larger than `buf` when the kernel cut it (`MSG_TRUNC`).
+pub fn recv_datagram(
+    socket: &std::os::unix::net::UnixDatagram,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: a valid open socket, and a buffer of buf.len() writable bytes.
+        let n = unsafe {
+            libc::recv(
+                socket.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_TRUNC,
+            )
+        };
+        if let Ok(n) = usize::try_from(n) {
+            return Ok(n);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
+/// Whether `path` carries a POSIX access ACL (the `system.posix_acl_access` attribute).
+pub fn has_access_acl(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: NUL-terminated strings; a null buffer of size 0 only asks for the size.
+    let n = unsafe {
+        libc::getxattr(
+            c.as_ptr(),
+            c"system.posix_acl_access".as_ptr(),
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    n > 0
+}
+
+/// The write-test child's end: its step and errno to the parent, then `_exit`.
+fn report(fd: libc::c_int, step: i32, errno: i32) -> ! {
+    let msg = [step, errno];
+    // SAFETY: a write of 8 initialised bytes to our pipe, then _exit: nothing of the
+    // parent's (atexit handlers, stdio buffers) runs in the child.
+    unsafe {
+        libc::write(fd, msg.as_ptr().cast(), std::mem::size_of_val(&msg));
+        libc::_exit(0)
+    }
+}
+
+/// A step of the write test, for the diagnosis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteStep {
+    DropPrivileges,
+    Create,
+    Write,
+    Fsync,
+    Unlink,
+}
+
+impl WriteStep {
+    fn from_code(code: i32) -> Self {
+        match code {
+            1 => WriteStep::DropPrivileges,
+            2 => WriteStep::Create,
+            3 => WriteStep::Write,
+            4 => WriteStep::Fsync,
+            _ => WriteStep::Unlink,
+        }
+    }
+}
+
+/// Creates, writes, fsyncs and unlinks `file` in a forked child that first dropped to
+/// `account` (uid, gid, groups) when given: a real write test with the service user's
+/// credentials, which no reading of mode bits can replace (ACLs, SELinux, read-only
+/// mounts, root-squashing NFS). Nothing is left behind: the file is unlinked whatever
+/// step failed. The child only makes async-signal-safe calls on memory allocated before
+/// the fork, so this is safe in a process with other threads.
+pub fn write_test(
+    file: &std::ffi::CStr,
+    account: Option<(u32, u32, &[u32])>,
+) -> io::Result<Result<(), (WriteStep, io::Error)>> {
+    let mut scratch = vec![0u32; account.map_or(0, |a| a.2.len()) + 64];
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: fds has room for the two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let (read_end, write_end) = (fds[0], fds[1]);
+    // SAFETY: the child only calls async-signal-safe functions (see above) and _exit.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let errno = || {
+            io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO)
+        };
+        if let Some((uid, gid, groups)) = account {
+            if let Err(e) = drop_privileges(uid, gid, groups, &mut scratch) {
+                report(write_end, 1, e.raw_os_error().unwrap_or(libc::EPERM));
+            }
+        }
+        let flags =
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: a NUL-terminated path.
+        let fd = unsafe { libc::open(file.as_ptr(), flags, 0o600 as libc::c_uint) };
+        if fd < 0 {
+            report(write_end, 2, errno());
+        }
+        let data = b"pulp-init write test\n";
+        // SAFETY: a valid descriptor and a buffer of data.len() bytes.
+        let written = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        let failed = if usize::try_from(written) != Ok(data.len()) {
+            Some((3, errno()))
+        } else {
+            // SAFETY: a valid descriptor.
+            let synced = unsafe { libc::fsync(fd) } == 0;
+            (!synced).then(|| (4, errno()))
+        };
+        // SAFETY: a valid descriptor, then a NUL-terminated path.
+        unsafe { libc::close(fd) };
+        // SAFETY: as above.
+        let unlinked = unsafe { libc::unlink(file.as_ptr()) } == 0;
+        match failed {
+            Some((step, e)) => report(write_end, step, e),
+            None if !unlinked => report(write_end, 5, errno()),
+            None => report(write_end, 0, 0),
+        }
+    }
+    // SAFETY: our end of the pipe, not used again by this process.
+    unsafe { libc::close(write_end) };
+    if pid < 0 {
+        let e = io::Error::last_os_error();
+        // SAFETY: our own descriptor.
+        unsafe { libc::close(read_end) };
+        return Err(e);
+    }
+    let mut msg = [0i32; 2];
+    let mut got = 0usize;
+    let want = std::mem::size_of_val(&msg);
+    while got < want {
+        // SAFETY: reads into the remaining bytes of msg.
+        let n = unsafe {
+            libc::read(
+                read_end,
+                msg.as_mut_ptr().cast::<u8>().add(got).cast(),
+                want - got,
+            )
+        };
+        match usize::try_from(n) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(_) if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) => {}
+            Err(_) => break,
+        }
+    }
+    // SAFETY: our own descriptor.
+    unsafe { libc::close(read_end) };
+    let mut status = 0;
+    // SAFETY: waits for the child forked above; status is a valid out pointer.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {
+        if io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
+    if got < want {
+        return Err(io::Error::other(
+            "the write-test child ended without a report",
+        ));
+    }
+    Ok(match msg {
+        [0, _] => Ok(()),
+        [step, errno] => Err((
+            WriteStep::from_code(step),
+            io::Error::from_raw_os_error(errno),
+        )),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -234,12 +234,21 @@ impl Conf {
     }
 }
 
+/// Off in every test but tests/logs.rs and tests/storage.rs, which turn them on in private
+/// namespaces or directories: the /dev/log relay would bind the host's /dev/log, and the
+/// storage phase would create Pulp's directories on the host.
+pub const HOST_SAFE: [(&str, &str); 2] = [
+    ("PULP_INIT_SYSLOG", "off"),
+    ("PULP_INIT_SKIP_STORAGE", "true"),
+];
+
 /// pulp-init with a clean environment (PATH kept).
 pub fn pulp_init(args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.args(args)
         .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(HOST_SAFE);
     c
 }
 
@@ -429,7 +438,8 @@ pub fn as_pid1(args: &[&str]) -> Command {
     c.args(["--pid", "--fork", "--mount-proc", "--kill-child", BIN])
         .args(args)
         .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(HOST_SAFE);
     c
 }
 

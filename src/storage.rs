@@ -1,0 +1,429 @@
+//! Pulp's directories before the service starts: what is missing is created, owned by the
+//! service user (never a recursive chown), and for the roles that use storage a real
+//! write test as that user, with a diagnosis naming the likely fix when it fails.
+
+use crate::error::{Error, Result};
+use crate::privileges::{self, Account};
+use crate::roles::Role;
+use crate::sys;
+use clap::builder::BoolishValueParser;
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// What Pulp 2 writes to as its service user: /var/lib/pulp and celery, /var/cache/pulp
+/// and /run/pulp (seen with Pulp 2.21.5, DESIGN.md), the content trees, and /var/www/pub
+/// for published content.
+pub const DEFAULT_DIRS: &str = "/var/lib/pulp,/var/lib/pulp/celery,/var/lib/pulp/published,\
+/var/lib/pulp/uploads,/var/lib/pulp/static,/var/cache/pulp,/run/pulp,/var/www/pub";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct StorageOptions {
+    /// Directories Pulp writes to: created when missing (as root, owned by the service
+    /// user) and write-tested as that user for the worker and apache roles.
+    #[arg(
+        long = "dirs",
+        global = true,
+        env = "PULP_INIT_DIRS",
+        value_delimiter = ',',
+        default_value = DEFAULT_DIRS,
+        value_name = "PATH,..."
+    )]
+    pub dirs: Vec<PathBuf>,
+
+    /// chown those directories (each one alone, never what is in them) to the service
+    /// user when another user owns them, and log each change.
+    #[arg(long, global = true, env = "PULP_INIT_FIX_OWNERSHIP", value_parser = BoolishValueParser::new())]
+    pub fix_ownership: bool,
+
+    /// Owner of Pulp's directories [default: --user, else the role's user; apache for
+    /// the apache role (httpd drops to it) and for `check --storage`].
+    #[arg(
+        long,
+        global = true,
+        env = "PULP_INIT_STORAGE_USER",
+        value_name = "NAME"
+    )]
+    pub storage_user: Option<String>,
+
+    /// Neither create nor check Pulp's directories.
+    #[arg(long, global = true, env = "PULP_INIT_SKIP_STORAGE", value_parser = BoolishValueParser::new())]
+    pub skip_storage: bool,
+}
+
+/// Who the write test runs as, and how the messages name it.
+#[derive(Debug, Clone)]
+struct Who {
+    name: String,
+    uid: u32,
+    gid: u32,
+    groups: Vec<u32>,
+    /// None: the test runs as pulp-init itself (not root).
+    drop_to: Option<Account>,
+}
+
+/// The storage phase of a role: create what is missing (as root), `--fix-ownership`,
+/// then the write test when the role uses storage.
+pub fn prepare(opts: &StorageOptions, role: &Role, user: Option<&str>) -> Result<()> {
+    if opts.skip_storage {
+        return Ok(());
+    }
+    let dirs = validated(&opts.dirs)?;
+    let who = service_user(opts, Some(role), user)?;
+    if sys::geteuid() == 0 {
+        create_missing(&dirs, &who)?;
+        if opts.fix_ownership {
+            fix_ownership(&dirs, &who)?;
+        }
+    } else {
+        let missing: Vec<String> = dirs
+            .iter()
+            .filter(|d| d.symlink_metadata().is_err())
+            .map(|d| d.display().to_string())
+            .collect();
+        if !missing.is_empty() {
+            log::warn!(
+                "not root (uid {}): cannot create {}; create them in the image or mount volumes there",
+                who.uid,
+                missing.join(", ")
+            );
+        }
+        if opts.fix_ownership {
+            log::warn!("not root (uid {}): --fix-ownership cannot chown", who.uid);
+        }
+    }
+    if role.needs_storage {
+        check(&dirs, &who)?;
+    }
+    Ok(())
+}
+
+/// `pulp-init check --storage`: the write test alone, creating and changing nothing.
+pub fn check_only(opts: &StorageOptions, user: Option<&str>) -> Result<()> {
+    let dirs = validated(&opts.dirs)?;
+    let who = service_user(opts, None, user)?;
+    check(&dirs, &who)?;
+    log::info!(
+        "{} directories writable by {} (uid {}, gid {})",
+        dirs.len(),
+        who.name,
+        who.uid,
+        who.gid
+    );
+    Ok(())
+}
+
+fn validated(dirs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    for d in dirs {
+        if d.as_os_str().is_empty() {
+            continue;
+        }
+        if !d.is_absolute() {
+            return Err(Error::env(
+                "PULP_INIT_DIRS",
+                format!("{}: not an absolute path", d.display()),
+            ));
+        }
+        if !out.contains(d) {
+            out.push(d.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn service_user(opts: &StorageOptions, role: Option<&Role>, user: Option<&str>) -> Result<Who> {
+    let euid = sys::geteuid();
+    if euid != 0 {
+        let name = privileges::lookup(&euid.to_string()).map_or(euid.to_string(), |a| a.name);
+        return Ok(Who {
+            name,
+            uid: euid,
+            gid: sys::getegid(),
+            groups: own_groups(),
+            drop_to: None,
+        });
+    }
+    let name = opts
+        .storage_user
+        .as_deref()
+        .or(user)
+        .or(role.map(|r| r.user).filter(|u| *u != "root"))
+        .unwrap_or("apache");
+    let a = privileges::lookup(name).ok_or_else(|| {
+        Error::Privilege(format!(
+            "storage user {name:?} is not in /etc/passwd; create it in the image or choose \
+             another with --storage-user / PULP_INIT_STORAGE_USER"
+        ))
+    })?;
+    Ok(Who {
+        name: a.name.clone(),
+        uid: a.uid,
+        gid: a.gid,
+        groups: a.groups.clone(),
+        drop_to: Some(a),
+    })
+}
+
+/// This process's supplementary groups and its gid.
+fn own_groups() -> Vec<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let mut groups: Vec<u32> = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Groups:"))
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|g| g.parse().ok())
+        .collect();
+    groups.push(sys::getegid());
+    groups.sort_unstable();
+    groups.dedup();
+    groups
+}
+
+/// Creates each missing directory (parents first) owned by the service user, mode 0755.
+/// Parents that are not in the list are created as `mkdir -p` would, owned by root.
+fn create_missing(dirs: &[PathBuf], who: &Who) -> Result<()> {
+    let mut by_depth: Vec<&PathBuf> = dirs.iter().collect();
+    by_depth.sort_by_key(|d| d.components().count());
+    for dir in by_depth {
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => continue,
+            Ok(_) => {
+                return Err(Error::Storage(format!(
+                    "{} exists and is not a directory; Pulp needs a directory there",
+                    dir.display()
+                )))
+            }
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(Error::Storage(format!(
+                    "cannot inspect {}: {e}",
+                    dir.display()
+                )))
+            }
+            Err(_) => {}
+        }
+        let made = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)))
+            .and_then(|()| std::os::unix::fs::chown(dir, Some(who.uid), Some(who.gid)));
+        if let Err(e) = made {
+            return Err(Error::Storage(cannot_create(dir, &e)));
+        }
+        log::info!(
+            "created {} (owner {} {}:{}, mode 0755)",
+            dir.display(),
+            who.name,
+            who.uid,
+            who.gid
+        );
+    }
+    Ok(())
+}
+
+fn cannot_create(dir: &Path, e: &io::Error) -> String {
+    let existing = dir
+        .ancestors()
+        .find(|a| a.exists())
+        .unwrap_or(Path::new("/"));
+    let why = if e.raw_os_error() == Some(libc::EROFS) {
+        format!(
+            "{} is on a file system mounted read-only: mount a writable volume at {}",
+            existing.display(),
+            dir.display()
+        )
+    } else {
+        format!("{} is {}", existing.display(), owner_and_mode(existing))
+    };
+    format!("cannot create {}: {e}; {why}", dir.display())
+}
+
+/// `--fix-ownership`: each listed directory alone, never its contents.
+fn fix_ownership(dirs: &[PathBuf], who: &Who) -> Result<()> {
+    let mut changed = 0;
+    for dir in dirs {
+        let Ok(m) = std::fs::metadata(dir) else {
+            continue;
+        };
+        if (m.uid(), m.gid()) == (who.uid, who.gid) {
+            continue;
+        }
+        std::os::unix::fs::chown(dir, Some(who.uid), Some(who.gid)).map_err(|e| {
+            Error::Storage(format!(
+                "--fix-ownership: cannot chown {}: {e}; {} is {}",
+                dir.display(),
+                dir.display(),
+                owner_and_mode(dir)
+            ))
+        })?;
+        changed += 1;
+        log::info!(
+            "--fix-ownership: {} owner {}:{} -> {}:{} ({}; its contents unchanged)",
+            dir.display(),
+            m.uid(),
+            m.gid(),
+            who.uid,
+            who.gid,
+            who.name
+        );
+    }
+    if changed == 0 {
+        log::info!(
+            "--fix-ownership: all {} directories already owned by {} ({}:{})",
+            dirs.len(),
+            who.name,
+            who.uid,
+            who.gid
+        );
+    }
+    Ok(())
+}
+
+/// The write test in every directory, in the order given; the first failure is the error.
+fn check(dirs: &[PathBuf], who: &Who) -> Result<()> {
+    for dir in dirs {
+        if let Err(e) = std::fs::metadata(dir) {
+            let hint = if sys::geteuid() == 0 {
+                String::new()
+            } else {
+                format!(" (not root: pulp-init cannot create it; create it in the image owned by uid {}, or mount a volume there)", who.uid)
+            };
+            return Err(Error::Storage(format!("{}: {e}{hint}", dir.display())));
+        }
+        let file = dir.join(format!(".pulp-init-write-test.{}", std::process::id()));
+        let c = CString::new(file.as_os_str().as_bytes()).map_err(|_| {
+            Error::env("PULP_INIT_DIRS", format!("{}: contains NUL", dir.display()))
+        })?;
+        let account = who
+            .drop_to
+            .as_ref()
+            .map(|a| (a.uid, a.gid, a.groups.as_slice()));
+        match sys::write_test(&c, account) {
+            Ok(Ok(())) => log::debug!("{} is writable by {}", dir.display(), who.name),
+            Ok(Err((sys::WriteStep::DropPrivileges, e))) => {
+                return Err(Error::Privilege(format!(
+                    "cannot drop privileges to {} (uid {}, gid {}) for the write test: {e}",
+                    who.name, who.uid, who.gid
+                )))
+            }
+            Ok(Err((step, e))) => return Err(Error::Storage(diagnose(dir, who, step, &e))),
+            Err(e) => {
+                return Err(Error::Internal(format!(
+                    "cannot run the write test in {}: {e}",
+                    dir.display()
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn owner_and_mode(path: &Path) -> String {
+    match std::fs::metadata(path) {
+        Ok(m) => format!(
+            "owned by {}:{} with mode {:04o}",
+            m.uid(),
+            m.gid(),
+            m.mode() & 0o7777
+        ),
+        Err(e) => format!("unreadable ({e})"),
+    }
+}
+
+/// Do the mode bits and owner alone let `who` do `want` (bits of rwx) in `meta`?
+fn mode_allows(meta: &std::fs::Metadata, who: &Who, want: u32) -> bool {
+    if who.uid == 0 {
+        return true;
+    }
+    let mode = meta.mode();
+    let bits = if meta.uid() == who.uid {
+        mode >> 6
+    } else if who.groups.contains(&meta.gid()) || meta.gid() == who.gid {
+        mode >> 3
+    } else {
+        mode
+    } & 0o7;
+    bits & want == want
+}
+
+/// One message: the path, its owner and mode, the service user, and the likely fix.
+fn diagnose(dir: &Path, who: &Who, step: sys::WriteStep, e: &io::Error) -> String {
+    let d = dir.display();
+    let action = match step {
+        sys::WriteStep::Create | sys::WriteStep::DropPrivileges => "creating a file",
+        sys::WriteStep::Write => "writing a file",
+        sys::WriteStep::Fsync => "syncing a file",
+        sys::WriteStep::Unlink => "removing a file",
+    };
+    let head = format!(
+        "{d} is not writable by the service user {} (uid {}, gid {}): {action} there failed: {e}; {d} is {}",
+        who.name,
+        who.uid,
+        who.gid,
+        owner_and_mode(dir)
+    );
+    let errno = e.raw_os_error().unwrap_or(0);
+    let fix = match errno {
+        libc::EROFS => format!(
+            "the file system is mounted read-only: mount the volume at {d} read-write (no :ro, no readOnly: true)"
+        ),
+        libc::ENOSPC | libc::EDQUOT => "the volume is full or over its quota".to_string(),
+        libc::EACCES | libc::EPERM => permission_fix(dir, who),
+        _ => "check the volume".to_string(),
+    };
+    format!("{head}; {fix}")
+}
+
+fn permission_fix(dir: &Path, who: &Who) -> String {
+    let d = dir.display();
+    // A parent the user cannot enter hides a directory that would be writable.
+    for anc in dir.ancestors().skip(1) {
+        if let Ok(m) = std::fs::metadata(anc) {
+            if !mode_allows(&m, who, 0o1) {
+                return format!(
+                    "uid {} cannot enter {} ({}): chmod o+x {} (or g+x for group {})",
+                    who.uid,
+                    anc.display(),
+                    owner_and_mode(anc),
+                    anc.display(),
+                    m.gid()
+                );
+            }
+        }
+    }
+    let Ok(m) = std::fs::metadata(dir) else {
+        return "check the volume".into();
+    };
+    if mode_allows(&m, who, 0o3) {
+        let culprit = if sys::has_access_acl(dir) {
+            format!(
+                "{d} has an ACL that may deny it (getfacl {d} shows it, setfacl -b {d} removes \
+                 it); otherwise a security module (SELinux, AppArmor) did"
+            )
+        } else {
+            "a security module (SELinux, AppArmor) or an ACL did".to_string()
+        };
+        return format!(
+            "its mode bits and owner allow the write, but the kernel refused it: {culprit}; \
+             with SELinux, relabel the volume: -v SRC:{d}:z (docker/podman), or chcon -Rt \
+             container_file_t SRC on the host"
+        );
+    }
+    if m.uid() == who.uid {
+        return format!("its mode does not let its owner write: chmod u+rwx {d}");
+    }
+    let fix_flag = if sys::geteuid() == 0 {
+        "; PULP_INIT_FIX_OWNERSHIP=1 does that at start"
+    } else {
+        ""
+    };
+    format!(
+        "it belongs to another user: chown {}:{} {d} (that directory only{fix_flag}), or in \
+         Kubernetes set the pod's securityContext.fsGroup: {}",
+        who.uid, who.gid, who.gid
+    )
+}
