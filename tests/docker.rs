@@ -70,7 +70,12 @@ fn engine() -> bool {
             .output()
             .is_ok_and(|o| o.status.success());
         if !answers {
-            println!("SKIP tests/docker.rs: no Docker engine answers (`docker info` failed)");
+            // Straight to stderr: the test harness captures println!.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIP tests/docker.rs: no Docker engine answers (`docker info` failed)"
+            );
             return false;
         }
         let out = Command::new(repo().join("scripts/images.sh"))
