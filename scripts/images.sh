@@ -40,12 +40,16 @@ docker image ls --format '{{.Repository}}:{{.Tag}}' pulp-init-test/base \
   | { grep -vxF "$base" || true; } | while read -r old; do docker image rm "$old" >/dev/null || true; done
 
 build() { # NAME CONTAINERFILE [TARGET]
-  local name=$1 file=$2 target=${3:-} args=() t0=$SECONDS
+  local name=$1 file=$2 target=${3:-} args=() t0=$SECONDS old new
   [[ -n "$target" ]] && args=(--target "$target")
+  old=$(docker image inspect -f '{{.Id}}' "pulp-init-test/$name:latest" 2>/dev/null || true)
   # The layers' apt and pip reach Debian and PyPI through the default bridge network.
   if ! docker build -q --build-arg "BASE=$base" -f "$file" "${args[@]}" -t "pulp-init-test/$name:latest" . >/dev/null 2>"$tmp/err"; then
     cat "$tmp/err" >&2; log "building pulp-init-test/$name failed"; exit 1
   fi
+  new=$(docker image inspect -f '{{.Id}}' "pulp-init-test/$name:latest")
+  # The image this tag named before (e.g. with the previous binary) is not needed any more.
+  if [[ -n "$old" && "$old" != "$new" ]]; then docker image rm "$old" >/dev/null 2>&1 || true; fi
   log "pulp-init-test/$name:latest ready in $((SECONDS - t0)) s"
 }
 tmp=$(mktemp -d)
