@@ -78,9 +78,17 @@ one() { # KIND ROUND
   for r in "${roles[@]}"; do
     fin=$(docker inspect -f '{{.State.FinishedAt}}' "${cid[$r]}")
     code=$(docker inspect -f '{{.State.ExitCode}}' "${cid[$r]}")
+    # Docker's SIGKILL at the grace period is exit 137. runuser prints "...killed." after
+    # its SIGKILL whether or not the service was still running; a Celery worker that ended
+    # by itself says so (the stand-in's atexit line), so "...killed." without it is a kill.
+    # Beat leaves through os._exit (no atexit line) and is gone 0.1 s after SIGTERM, long
+    # before runuser's 2 s; httpd runs without runuser.
     killed=no
     if [[ $code == 137 ]]; then killed=docker
-    elif docker logs "${cid[$r]}" 2>&1 | grep -q 'killed\.'; then killed=runuser; fi
+    elif [[ $r != apache && $r != beat ]] && docker logs "${cid[$r]}" 2>&1 | grep -q 'killed\.' \
+         && ! docker logs "${cid[$r]}" 2>&1 | grep -q 'stand-in: celery exited by itself'; then
+      killed=runuser
+    fi
     [[ $killed != no ]] && kills=$((kills + 1))
     line+=" $r=exit:$code,stopped_ms:$(ms "$s0" "$(date -d "$fin" +%s.%N)"),sigkill:$killed"
   done

@@ -25,3 +25,18 @@ def _worker_ready(sender=None, **kwargs):
 @beat_init.connect
 def _beat_ready(sender=None, **kwargs):
     print("stand-in: beat ready", file=sys.stderr, flush=True)
+
+
+# Printed when a Celery worker ends by itself (a shutdown that ran to its end), never when
+# it is SIGKILLed: the benchmark tells the two apart with it. (Beat leaves through
+# os._exit: no line.)
+import atexit  # noqa: E402
+import os  # noqa: E402,F811
+
+_pid = os.getpid()
+
+
+@atexit.register
+def _exited():
+    if os.getpid() == _pid:  # not in a forked pool process
+        print("stand-in: celery exited by itself", file=sys.__stderr__, flush=True)
