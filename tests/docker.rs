@@ -656,3 +656,24 @@ fn the_compose_stack_comes_up_healthy_and_compose_down_exits_every_container_0()
     stack.ok(&["down", "-v"]);
     assert!(stack.containers().is_empty());
 }
+
+/// What DESIGN.md and the exit-code table promise (77: a volume is not writable by the
+/// service user), and what pulp-init does not do yet: the worker role (it needs storage)
+/// starts with a root-owned 0755 `/var/lib/pulp` and Celery runs as apache on a volume it
+/// cannot write. Kept as a failing, ignored test: `cargo test --test docker -- --ignored`.
+#[test]
+#[ignore = "pulp-init bug: no storage check yet (see MERGE-NOTES.md)"]
+fn a_volume_the_service_user_cannot_write_is_exit_77() {
+    needs_engine!();
+    let scope = Scope::new("ro");
+    let net = scope.services();
+    let dir = tempfile::tempdir().unwrap(); // root, 0700
+    let mount = format!("{}:/var/lib/pulp", dir.path().display());
+    let c = role(&scope, "worker", &net, &["-v", &mount], "worker");
+    wait_until(
+        Duration::from_secs(120),
+        || logs(&c),
+        || !running(&c) || logs(&c).contains("stand-in: worker"),
+    );
+    assert_eq!(inspect(&c, "{{.State.ExitCode}}"), "77", "{}", logs(&c));
+}
