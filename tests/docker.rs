@@ -1,0 +1,679 @@
+//! pulp-init in real containers, under the Docker Engine: the test images of
+//! scripts/images.sh (built here from a debootstrapped base, never pulled), `docker run`,
+//! `docker stop`, volumes, an arbitrary uid, a network cut, concurrent beats and the Compose
+//! stack. Every test asserts what a user sees: `docker logs`, exit codes, files, timings.
+//!
+//! Skipped, with one line, only when no Docker engine answers. Everything a test creates
+//! (containers, networks, volumes, Compose projects) carries a unique name prefix and is
+//! removed by a guard when the test ends, also when it fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{has, repo};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const ROLE: &str = "pulp-init-test/role:latest";
+const DB: &str = "pulp-init-test/db:latest";
+const MSG: &str = "pulp-init-test/msg:latest";
+
+fn docker(args: &[&str]) -> Output {
+    Command::new("docker").args(args).output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// `docker ARGS`, which must succeed; its stdout, trimmed.
+#[track_caller]
+fn ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert!(out.status.success(), "docker {args:?}:\n{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Polls `cond` every 100 ms until it holds; panics with `what()` at the deadline.
+#[track_caller]
+fn wait_until(deadline: Duration, what: impl Fn() -> String, mut cond: impl FnMut() -> bool) {
+    let until = Instant::now() + deadline;
+    while !cond() {
+        assert!(
+            Instant::now() < until,
+            "not within {deadline:?}: {}",
+            what()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Checks `cond` every 100 ms for all of `period`; panics with `what()` when it fails.
+#[track_caller]
+fn holds_for(period: Duration, what: impl Fn() -> String, mut cond: impl FnMut() -> bool) {
+    let until = Instant::now() + period;
+    while Instant::now() < until {
+        assert!(cond(), "no longer true: {}", what());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The engine answers and the test images are built (once per test binary). `false`, with
+/// one printed line, when there is no engine.
+fn engine() -> bool {
+    static READY: OnceLock<bool> = OnceLock::new();
+    *READY.get_or_init(|| {
+        let answers = Command::new("docker")
+            .args(["info", "--format", "{{.ServerVersion}}"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !answers {
+            // Straight to stderr: the test harness captures println!.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIP tests/docker.rs: no Docker engine answers (`docker info` failed)"
+            );
+            return false;
+        }
+        let out = Command::new(repo().join("scripts/images.sh"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "scripts/images.sh:\n{}", text(&out));
+        true
+    })
+}
+
+/// Names for one test's objects, and their removal when the test ends.
+struct Scope {
+    prefix: String,
+    containers: std::cell::RefCell<Vec<String>>,
+    networks: std::cell::RefCell<Vec<String>>,
+    projects: std::cell::RefCell<Vec<String>>,
+}
+
+impl Scope {
+    fn new(test: &str) -> Scope {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        Scope {
+            prefix: format!("pit{}-{n}-{test}", std::process::id()),
+            containers: Default::default(),
+            networks: Default::default(),
+            projects: Default::default(),
+        }
+    }
+
+    fn name(&self, what: &str) -> String {
+        format!("{}-{what}", self.prefix)
+    }
+
+    fn network(&self) -> String {
+        let net = self.name("net");
+        ok(&["network", "create", &net]);
+        self.networks.borrow_mut().push(net.clone());
+        net
+    }
+
+    /// `docker run -d --name PREFIX-NAME ARGS`; the container's name.
+    fn run(&self, name: &str, args: &[&str]) -> String {
+        let full = self.name(name);
+        self.containers.borrow_mut().push(full.clone());
+        let mut all = vec!["run", "-d", "--name", full.as_str()];
+        all.extend_from_slice(args);
+        ok(&all);
+        full
+    }
+
+    /// A created (not started) container, e.g. a data container for `--volumes-from`.
+    fn create(&self, name: &str, args: &[&str]) -> String {
+        let full = self.name(name);
+        self.containers.borrow_mut().push(full.clone());
+        let mut all = vec!["create", "--name", full.as_str()];
+        all.extend_from_slice(args);
+        ok(&all);
+        full
+    }
+
+    /// A database and a broker on a new network, starting (pulp-init waits for them, as it
+    /// does in a real deployment); the network's name.
+    fn services(&self) -> String {
+        let net = self.network();
+        self.run("db", &["--network", &net, "--network-alias", "db", DB]);
+        self.run("msg", &["--network", &net, "--network-alias", "msg", MSG]);
+        net
+    }
+
+    fn compose(&self, project: &str) -> Compose {
+        let name = self.name(project).to_lowercase().replace(['-', '_'], "");
+        self.projects.borrow_mut().push(name.clone());
+        Compose::new(name)
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        for project in self.projects.borrow().iter() {
+            let _ = Compose::new(project.clone())
+                .cmd(&["down", "-v", "--remove-orphans", "-t", "1"])
+                .output();
+        }
+        for c in self.containers.borrow().iter().rev() {
+            let _ = docker(&["rm", "-f", "-v", c]);
+        }
+        for n in self.networks.borrow().iter() {
+            let _ = docker(&["network", "rm", n]);
+        }
+    }
+}
+
+fn inspect(container: &str, format: &str) -> String {
+    ok(&["inspect", "-f", format, container])
+}
+
+/// What `docker logs` shows: stdout and stderr.
+fn logs(container: &str) -> String {
+    text(&docker(&["logs", container]))
+}
+
+#[track_caller]
+fn logs_show(container: &str, needle: &str, deadline: Duration) {
+    wait_until(
+        deadline,
+        || {
+            format!(
+                "no {needle:?} in the logs of {container}:\n{}",
+                logs(container)
+            )
+        },
+        || logs(container).contains(needle),
+    );
+}
+
+fn running(container: &str) -> bool {
+    inspect(container, "{{.State.Running}}") == "true"
+}
+
+/// The environment `docker run -e` gives a role container to reach the scope's services.
+fn env_args(extra: &[&str]) -> Vec<String> {
+    let mut args = vec![];
+    for e in [
+        "DB_SERVICE_HOST=db",
+        "MSG_SERVICE_HOST=msg",
+        "MSG_SERVICE_TYPE=rabbitmq",
+        "PULP_SERVER_NAME=pulp.example.test",
+        // RabbitMQ starts in 10 to 40 s on a loaded 2-core machine.
+        "PULP_INIT_TIMEOUT=180s",
+    ]
+    .iter()
+    .chain(extra)
+    {
+        args.push("-e".to_string());
+        args.push(e.to_string());
+    }
+    args
+}
+
+/// `docker run -d` of the role image on `net`: `--role ROLE` after the given docker options.
+fn role(scope: &Scope, name: &str, net: &str, docker_opts: &[&str], role: &str) -> String {
+    let env = env_args(&[]);
+    let mut args: Vec<&str> = vec!["--network", net];
+    args.extend(env.iter().map(String::as_str));
+    args.extend_from_slice(docker_opts);
+    args.extend([ROLE, "--role", role]);
+    scope.run(name, &args)
+}
+
+/// `docker stop -t TIMEOUT`; the time it took, and the container's exit code.
+fn stop(container: &str, timeout: u32) -> (Duration, i32) {
+    let started = Instant::now();
+    ok(&["stop", "-t", &timeout.to_string(), container]);
+    let took = started.elapsed();
+    let code = inspect(container, "{{.State.ExitCode}}").parse().unwrap();
+    (took, code)
+}
+
+macro_rules! needs_engine {
+    () => {
+        if !engine() {
+            return;
+        }
+    };
+}
+
+#[test]
+fn docker_run_e_edits_server_conf_and_docker_logs_shows_pulp_init_and_the_service() {
+    needs_engine!();
+    let scope = Scope::new("run");
+    let net = scope.services();
+    let c = role(&scope, "rm", &net, &[], "resource_manager");
+    logs_show(
+        &c,
+        "stand-in: worker resource_manager@",
+        Duration::from_secs(90),
+    );
+    // The image's server.conf (a real Pulp 2.21 one), as the environment says.
+    let conf = ok(&["exec", &c, "cat", "/etc/pulp/server.conf"]);
+    has(&conf, "\n[database]\n");
+    has(&conf, "\nseeds: db:27017\n");
+    has(&conf, "\nserver_name: pulp.example.test\n");
+    has(&conf, "\nbroker_url: amqp://guest:guest@msg:5672//\n");
+    has(&conf, "\ntransport: rabbitmq\n");
+    has(&conf, "# seeds: localhost:27017\n"); // the shipped comments stay
+    let shown = logs(&c);
+    has(&shown, "pulp-init: info:");
+    has(&shown, "/etc/pulp/server.conf: written");
+    has(&shown, "stand-in: worker resource_manager@");
+    // Celery's banner: the worker took the broker that server.conf names.
+    has(&shown, ".> transport:   amqp://guest:**@msg:5672//");
+    let (_, code) = stop(&c, 30);
+    assert_eq!(code, 0, "{}", logs(&c));
+}
+
+#[test]
+fn docker_stop_of_every_role_delivers_its_stop_signal_and_exits_0_without_sigkill() {
+    needs_engine!();
+    let scope = Scope::new("stop");
+    let net = scope.services();
+    // role, what shows that it is up, what shows that its own stop signal reached it
+    let cases: [(&str, &str, &[&str]); 4] = [
+        // Beat stops on SIGTERM itself, silently.
+        ("beat", "stand-in: beat ready", &["celery exited with 0"]),
+        (
+            "resource_manager",
+            "stand-in: worker resource_manager@",
+            &[
+                "worker: Warm shutdown (MainProcess)",
+                "celery exited with 0",
+            ],
+        ),
+        (
+            "worker",
+            "stand-in: worker reserved_resource_worker-1@",
+            &[
+                "forwarding SIGTERM to ",
+                " as SIGQUIT",
+                "worker: Cold shutdown (MainProcess)",
+                "celery exited with 0",
+            ],
+        ),
+        (
+            "apache",
+            "resuming normal operations",
+            &[
+                " as SIGWINCH",
+                "caught SIGWINCH, shutting down gracefully",
+                "httpd exited with 0",
+            ],
+        ),
+    ];
+    let containers: Vec<String> = cases
+        .iter()
+        .map(|(r, _, _)| role(&scope, &r.replace('_', ""), &net, &[], r))
+        .collect();
+    for ((_, up, _), c) in cases.iter().zip(&containers) {
+        logs_show(c, up, Duration::from_secs(120));
+    }
+    let timeout = 30;
+    for ((r, _, stopped), c) in cases.iter().zip(&containers) {
+        let (took, code) = stop(c, timeout);
+        let shown = logs(c);
+        assert_eq!(code, 0, "{r}: exit code {code}:\n{shown}");
+        for needle in stopped.iter() {
+            has(&shown, needle);
+        }
+        assert!(
+            took < Duration::from_secs(10),
+            "{r}: docker stop took {took:?} (timeout {timeout} s):\n{shown}"
+        );
+        assert_eq!(inspect(c, "{{.State.OOMKilled}}"), "false");
+        println!("{r}: docker stop took {took:?}, exit 0");
+    }
+}
+
+#[test]
+fn volumes_from_a_content_container_and_a_host_directory_as_the_original_posts_did() {
+    needs_engine!();
+    let scope = Scope::new("vol");
+    let net = scope.services();
+    // The data container of the original posts: volumes only, never started.
+    let data = scope.create("content", &["-v", "/var/lib/pulp", ROLE, "--", "true"]);
+    let www = tempfile::tempdir().unwrap();
+    std::fs::create_dir(www.path().join("pub")).unwrap();
+    std::fs::write(www.path().join("pub/hello.txt"), "published by the host\n").unwrap();
+    let mount = format!("{}:/var/www", www.path().display());
+    let beat = role(&scope, "beat", &net, &["--volumes-from", &data], "beat");
+    let web = role(
+        &scope,
+        "apache",
+        &net,
+        &["--volumes-from", &data, "-v", &mount, "-p", "127.0.0.1::80"],
+        "apache",
+    );
+    logs_show(&beat, "stand-in: beat ready", Duration::from_secs(120));
+    logs_show(&web, "resuming normal operations", Duration::from_secs(120));
+    // The beat's schedule lands in the data container's volume: another container that
+    // mounts it sees it.
+    wait_until(
+        Duration::from_secs(30),
+        || "no celerybeat-schedule in the content volume".into(),
+        || {
+            let out = docker(&[
+                "run",
+                "--rm",
+                "--volumes-from",
+                &data,
+                ROLE,
+                "--",
+                "ls",
+                "/var/lib/pulp/celery",
+            ]);
+            text(&out).contains("celerybeat-schedule")
+        },
+    );
+    // httpd serves the host directory.
+    let port = ok(&["port", &web, "80/tcp"]);
+    let addr = port.lines().next().unwrap().to_string();
+    let body = http_get(&addr, "/pub/hello.txt");
+    has(&body, "200 OK");
+    has(&body, "published by the host");
+    for c in [&beat, &web] {
+        let (_, code) = stop(c, 30);
+        assert_eq!(code, 0, "{}", logs(c));
+    }
+}
+
+/// A plain HTTP/1.0 GET; the whole response.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn an_arbitrary_uid_in_group_0_runs_the_role_as_openshift_does() {
+    needs_engine!();
+    let scope = Scope::new("uid");
+    let net = scope.services();
+    let c = role(
+        &scope,
+        "rm",
+        &net,
+        &["--user", "1000650000:0"],
+        "resource_manager",
+    );
+    logs_show(
+        &c,
+        "stand-in: worker resource_manager@",
+        Duration::from_secs(90),
+    );
+    // server.conf is group-writable (group 0): edited, and in place of the shipped one.
+    let conf = ok(&["exec", &c, "cat", "/etc/pulp/server.conf"]);
+    has(&conf, "\nseeds: db:27017\n");
+    // The service runs as that uid.
+    let top = ok(&["top", &c, "-o", "pid,uid,args"]);
+    let celery: Vec<&str> = top.lines().filter(|l| l.contains("celery")).collect();
+    assert!(!celery.is_empty(), "{top}");
+    for line in celery {
+        assert_eq!(line.split_whitespace().nth(1), Some("1000650000"), "{top}");
+    }
+    let (_, code) = stop(&c, 30);
+    assert_eq!(code, 0, "{}", logs(&c));
+}
+
+#[test]
+fn a_database_cut_off_during_the_wait_is_waited_for_then_the_deadline_is_exit_69() {
+    needs_engine!();
+    let scope = Scope::new("cut");
+    let net = scope.services();
+    let db = scope.name("db");
+    ok(&["network", "disconnect", &net, &db]);
+    let c = role(&scope, "rm", &net, &[], "resource_manager");
+    logs_show(&c, "waiting", Duration::from_secs(30));
+    // Still waiting 10 s later (pulp-init logs changes of state, not every attempt).
+    holds_for(Duration::from_secs(10), || logs(&c), || running(&c));
+    assert!(!logs(&c).contains("stand-in: worker"), "{}", logs(&c));
+    ok(&["network", "connect", "--alias", "db", &net, &db]);
+    logs_show(
+        &c,
+        "stand-in: worker resource_manager@",
+        Duration::from_secs(90),
+    );
+    let (_, code) = stop(&c, 30);
+    assert_eq!(code, 0, "{}", logs(&c));
+
+    // Cut off until the deadline: exit 69, with a line that says what was missing.
+    ok(&["network", "disconnect", &net, &db]);
+    let env = env_args(&["PULP_INIT_TIMEOUT=5s"]);
+    let mut args: Vec<&str> = vec!["--network", &net];
+    args.extend(env.iter().map(String::as_str));
+    args.extend([ROLE, "--role", "resource_manager"]);
+    let late = scope.run("late", &args);
+    wait_until(Duration::from_secs(60), || logs(&late), || !running(&late));
+    let shown = logs(&late);
+    assert_eq!(inspect(&late, "{{.State.ExitCode}}"), "69", "{shown}");
+    has(
+        &shown,
+        "pulp-init: error: mongodb (db:27017): not ready within 5.0 s; last seen: DNS failure",
+    );
+    assert!(!shown.contains("stand-in: worker"), "{shown}");
+}
+
+/// The migration stand-in's own count of its runs: "<started> <finished>".
+fn migration_runs(container: &str) -> String {
+    ok(&[
+        "exec",
+        "-e",
+        "TEST_MONGO_URL=mongodb://db:27017/",
+        container,
+        "/opt/venv/bin/python",
+        "/opt/stand-ins/migrate.py",
+        "runs",
+    ])
+}
+
+#[test]
+fn two_beats_started_together_migrate_once() {
+    needs_engine!();
+    let scope = Scope::new("beats");
+    let net = scope.services();
+    let opts = ["-e", "MIGRATE_SLEEP=3"];
+    let a = role(&scope, "beat-a", &net, &opts, "beat");
+    let b = role(&scope, "beat-b", &net, &opts, "beat");
+    for c in [&a, &b] {
+        logs_show(c, "stand-in: beat ready", Duration::from_secs(120));
+    }
+    assert_eq!(migration_runs(&a), "1 1");
+    let ran: Vec<&String> = [&a, &b]
+        .into_iter()
+        .filter(|c| logs(c).contains(" started"))
+        .collect();
+    assert_eq!(ran.len(), 1, "{}\n---\n{}", logs(&a), logs(&b));
+    for c in [&a, &b] {
+        let (_, code) = stop(c, 30);
+        assert_eq!(code, 0, "{}", logs(c));
+    }
+}
+
+#[test]
+fn a_beat_killed_during_its_migration_leaves_it_to_the_next_beat_after_the_lease() {
+    needs_engine!();
+    let scope = Scope::new("kill");
+    let net = scope.services();
+    let lease = ["-e", "PULP_INIT_LOCK_LEASE=6s"];
+    let a = role(
+        &scope,
+        "beat-a",
+        &net,
+        &[lease[0], lease[1], "-e", "MIGRATE_SLEEP=120"],
+        "beat",
+    );
+    logs_show(&a, " started", Duration::from_secs(120));
+    ok(&["kill", &a]); // SIGKILL: no lock release, no completion record
+    wait_until(Duration::from_secs(30), || logs(&a), || !running(&a));
+    let killed = Instant::now();
+    let b = role(&scope, "beat-b", &net, &lease, "beat");
+    logs_show(&b, "stand-in: beat ready", Duration::from_secs(120));
+    let waited = killed.elapsed();
+    // The first run never finished; the second ran and finished.
+    assert_eq!(migration_runs(&b), "2 1", "{}", logs(&b));
+    has(&logs(&b), " started");
+    assert!(
+        waited < Duration::from_secs(60),
+        "{waited:?}:\n{}",
+        logs(&b)
+    );
+    let (_, code) = stop(&b, 30);
+    assert_eq!(code, 0, "{}", logs(&b));
+}
+
+/// A Compose project of deploy/compose.yaml with the test override.
+struct Compose {
+    project: String,
+    secret: std::path::PathBuf,
+}
+
+impl Compose {
+    fn new(project: String) -> Compose {
+        let secret = std::env::temp_dir().join(format!("{project}-msg-password"));
+        Compose { project, secret }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(compose_program());
+        c.args([
+            "-f",
+            "deploy/compose.yaml",
+            "-f",
+            "deploy/compose.test.yaml",
+            "-p",
+            self.project.as_str(),
+        ])
+        .args(args)
+        .current_dir(repo())
+        .env("PULP_MSG_PASSWORD_FILE", &self.secret)
+        .env("PULP_HTTP_PORT", "127.0.0.1:0");
+        c
+    }
+
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).output().unwrap();
+        assert!(out.status.success(), "compose {args:?}:\n{}", text(&out));
+        text(&out)
+    }
+
+    fn containers(&self) -> Vec<String> {
+        self.ok(&["ps", "-a", "-q"])
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Compose {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.secret);
+    }
+}
+
+/// `docker-compose` (Compose v1), else `docker compose` is not supported here: the command
+/// line differs; the CI machines have v1.
+fn compose_program() -> &'static str {
+    "docker-compose"
+}
+
+#[test]
+fn the_compose_stack_comes_up_healthy_and_compose_down_exits_every_container_0() {
+    needs_engine!();
+    let scope = Scope::new("compose");
+    let stack = scope.compose("stack");
+    std::fs::write(&stack.secret, "s3cr%t@pass\n").unwrap();
+    let started = Instant::now();
+    stack.ok(&["up", "-d"]);
+    let ids = stack.containers();
+    assert_eq!(
+        ids.len(),
+        7,
+        "db, msg, beat, resource_manager, 2 workers, apache"
+    );
+    wait_until(
+        Duration::from_secs(240),
+        || {
+            ids.iter()
+                .map(|c| format!("{c}: {}", inspect(c, "{{.Name}} {{.State.Health.Status}}")))
+                .collect::<Vec<_>>()
+                .join("\n")
+        },
+        || {
+            ids.iter()
+                .all(|c| inspect(c, "{{.State.Health.Status}}") == "healthy")
+        },
+    );
+    println!("compose up to all healthy: {:?}", started.elapsed());
+    // Healthy says MongoDB and the broker answer; the roles' processes come up, with the
+    // broker password from the secret file.
+    let up = [
+        "stand-in: beat ready",
+        "stand-in: worker resource_manager@",
+        "stand-in: worker reserved_resource_worker-1@",
+        "stand-in: worker reserved_resource_worker-2@",
+        "resuming normal operations",
+    ];
+    wait_until(
+        Duration::from_secs(120),
+        || stack.ok(&["logs", "--no-color"]),
+        || {
+            let all = stack.ok(&["logs", "--no-color"]);
+            up.iter().all(|l| all.contains(l))
+        },
+    );
+    println!(
+        "compose up to every role's process up: {:?}",
+        started.elapsed()
+    );
+    let logs_all = stack.ok(&["logs", "--no-color"]);
+    assert!(
+        !logs_all.contains("s3cr%t@pass"),
+        "the secret is never logged"
+    );
+    let stopping = Instant::now();
+    stack.ok(&["stop"]);
+    let took = stopping.elapsed();
+    for c in &ids {
+        let state = inspect(c, "{{.Name}} {{.State.ExitCode}}");
+        assert!(state.ends_with(" 0"), "{state}:\n{}", logs(c));
+    }
+    println!("compose stop of the stack: {took:?}, every container exit 0");
+    stack.ok(&["down", "-v"]);
+    assert!(stack.containers().is_empty());
+}
+
+/// What DESIGN.md and the exit-code table promise (77: a volume is not writable by the
+/// service user), and what pulp-init does not do yet: the worker role (it needs storage)
+/// starts with a root-owned 0755 `/var/lib/pulp` and Celery runs as apache on a volume it
+/// cannot write. Kept as a failing, ignored test: `cargo test --test docker -- --ignored`.
+#[test]
+#[ignore = "pulp-init bug: no storage check yet (see MERGE-NOTES.md)"]
+fn a_volume_the_service_user_cannot_write_is_exit_77() {
+    needs_engine!();
+    let scope = Scope::new("ro");
+    let net = scope.services();
+    let dir = tempfile::tempdir().unwrap(); // root, 0700
+    let mount = format!("{}:/var/lib/pulp", dir.path().display());
+    let c = role(&scope, "worker", &net, &["-v", &mount], "worker");
+    wait_until(
+        Duration::from_secs(120),
+        || logs(&c),
+        || !running(&c) || logs(&c).contains("stand-in: worker"),
+    );
+    assert_eq!(inspect(&c, "{{.State.ExitCode}}"), "77", "{}", logs(&c));
+}
