@@ -127,13 +127,14 @@ measure_rss() { # name, flood (yes/no), env..., -- argv
       sleep 0.005
     done
   fi
-  # PID 1 releases its start-up pages after the spawn: sample until RSS is stable
-  # (five equal readings 20 ms apart).
+  # PID 1 releases its start-up pages after the spawn, and the relay the pages a burst
+  # touched once the socket is quiet for 250 ms: sample until RSS is stable (25 equal
+  # readings 20 ms apart, i.e. half a second).
   local r prev="" same=0
   for _ in $(seq 500); do
     r=$(rss_of "$p")
     if [[ $r == "$prev" ]]; then same=$((same + 1)); else same=0; fi
-    (( same >= 4 )) && break
+    (( same >= 24 )) && break
     prev=$r
     sleep 0.02
   done

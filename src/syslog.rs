@@ -60,7 +60,8 @@ pub fn log_type_edit(conf_path: &Path, edits: &[Edit]) -> Option<Edit> {
     if present(Path::new(DEV_LOG)) {
         return None;
     }
-    let text = std::fs::read_to_string(conf_path).ok()?;
+    // conf::load refuses what is not a regular file without blocking on it (a FIFO).
+    let text = conf::load(conf_path).ok()?;
     console_edit(&text, edits)
 }
 
@@ -242,17 +243,37 @@ impl Drop for Relay {
     }
 }
 
+/// After a burst, once the socket has been quiet this long, the code pages the burst
+/// touched are given back (measured: 10,000 messages left PID 1 at 2.2x tini-static's
+/// RSS, all of it pages of the binary).
+const IDLE: Duration = Duration::from_millis(250);
+
 fn relay_loop(socket: &UnixDatagram, stopping: &AtomicBool) {
     let mut buf = vec![0u8; RECV_BUFFER];
     let mut line = Vec::with_capacity(1024);
+    let mut since_release = 0usize;
+    let _ = socket.set_read_timeout(Some(IDLE));
     loop {
         let len = match sys::recv_datagram(socket, &mut buf) {
             Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                if since_release > 0 {
+                    sys::release_startup_pages();
+                    since_release = 0;
+                }
+                continue;
+            }
             Err(e) => {
                 log::warn!("syslog relay stopped: {e}");
                 return;
             }
         };
+        since_release += 1;
         if len == 0 {
             if stopping.load(Ordering::SeqCst) {
                 return;
