@@ -36,6 +36,8 @@ declare -A PROBE=(
   [hyperfine]=/usr/bin/hyperfine
   [wait-for-it]=/usr/bin/wait-for-it
   [util-linux]=/usr/bin/unshare
+  # tests/storage.rs races pulp-init as an unprivileged user: a Python that user can run.
+  [python3-minimal]=/usr/bin/python3
   [iproute2]=/usr/bin/ss
   [procps]=/usr/bin/ps
   [coreutils]=/usr/bin/timeout

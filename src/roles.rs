@@ -10,6 +10,9 @@ pub struct Role {
     pub needs_broker: bool,
     pub needs_storage: bool,
     pub migrates: bool,
+    /// Of Pulp's default directories, those the role's process writes (and so the write
+    /// test covers): `None`, every one.
+    pub writes: Option<&'static [&'static str]>,
     /// argv; `$PULP_WORKER_ID` is replaced by that variable (default 1).
     pub command: &'static [&'static str],
     /// Stop signals as Pulp's units and the httpd image send them.
@@ -24,6 +27,8 @@ pub const ROLES: [Role; 4] = [
         needs_broker: true,
         needs_storage: false,
         migrates: true,
+        // celery beat's --workdir: its pid and schedule files.
+        writes: Some(&["/var/lib/pulp/celery"]),
         command: &[
             "celery",
             "beat",
@@ -43,6 +48,8 @@ pub const ROLES: [Role; 4] = [
         needs_broker: true,
         needs_storage: false,
         migrates: false,
+        // Every Pulp Celery worker makes /var/cache/pulp/<its name> at start.
+        writes: Some(&["/var/cache/pulp"]),
         command: &[
             "celery",
             "worker",
@@ -67,6 +74,7 @@ pub const ROLES: [Role; 4] = [
         needs_broker: true,
         needs_storage: true,
         migrates: false,
+        writes: None,
         command: &[
             "celery",
             "worker",
@@ -92,11 +100,20 @@ pub const ROLES: [Role; 4] = [
         needs_broker: true,
         needs_storage: true,
         migrates: false,
+        writes: None,
         command: &["httpd", "-DFOREGROUND"],
         // SIGWINCH is httpd's graceful stop (the httpd image's STOPSIGNAL).
         rewrites: &[(libc::SIGTERM, libc::SIGWINCH)],
     },
 ];
+
+impl Role {
+    /// Whether the role's process writes `dir` (one of Pulp's default directories).
+    pub fn writes(&self, dir: &std::path::Path) -> bool {
+        self.writes
+            .is_none_or(|list| list.iter().any(|w| dir.starts_with(w)))
+    }
+}
 
 pub fn find(name: &str) -> Option<&'static Role> {
     ROLES.iter().find(|r| r.name == name)
@@ -186,5 +203,18 @@ mod tests {
         for r in &ROLES {
             assert!(t.contains(r.name));
         }
+    }
+
+    #[test]
+    fn each_role_write_tests_what_its_process_writes() {
+        let beat = find("beat").unwrap();
+        assert!(beat.writes(std::path::Path::new("/var/lib/pulp/celery")));
+        assert!(!beat.writes(std::path::Path::new("/var/www/pub")));
+        let rm = find("resource_manager").unwrap();
+        assert!(rm.writes(std::path::Path::new("/var/cache/pulp")));
+        assert!(!rm.writes(std::path::Path::new("/var/lib/pulp")));
+        assert!(find("apache")
+            .unwrap()
+            .writes(std::path::Path::new("/var/lib/pulp/uploads")));
     }
 }

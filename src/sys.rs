@@ -442,10 +442,11 @@ pub fn has_access_acl(path: &std::path::Path) -> bool {
     n > 0
 }
 
-/// The write-test child's end: its step and errno to the parent, then `_exit`.
-fn report(fd: libc::c_int, step: i32, errno: i32) -> ! {
-    let msg = [step, errno];
-    // SAFETY: a write of 8 initialised bytes to our pipe, then _exit: nothing of the
+/// The write-test child's end: the directory's index, its step and errno to the parent,
+/// then `_exit`.
+fn report(fd: libc::c_int, index: usize, step: i32, errno: i32) -> ! {
+    let msg = [i32::try_from(index).unwrap_or(i32::MAX), step, errno];
+    // SAFETY: a write of 12 initialised bytes to our pipe, then _exit: nothing of the
     // parent's (atexit handlers, stdio buffers) runs in the child.
     unsafe {
         libc::write(fd, msg.as_ptr().cast(), std::mem::size_of_val(&msg));
@@ -457,6 +458,7 @@ fn report(fd: libc::c_int, step: i32, errno: i32) -> ! {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteStep {
     DropPrivileges,
+    Enter,
     Create,
     Write,
     Fsync,
@@ -470,21 +472,35 @@ impl WriteStep {
             2 => WriteStep::Create,
             3 => WriteStep::Write,
             4 => WriteStep::Fsync,
+            6 => WriteStep::Enter,
             _ => WriteStep::Unlink,
         }
     }
 }
 
-/// Creates, writes, fsyncs and unlinks `file` in a forked child that first dropped to
-/// `account` (uid, gid, groups) when given: a real write test with the service user's
-/// credentials, which no reading of mode bits can replace (ACLs, SELinux, read-only
-/// mounts, root-squashing NFS). Nothing is left behind: the file is unlinked whatever
-/// step failed. The child only makes async-signal-safe calls on memory allocated before
-/// the fork, so this is safe in a process with other threads.
+/// One directory of the write test: a descriptor pulp-init opened without following an
+/// untrusted link (used when the test runs as root), or its path (opened by the child
+/// after it dropped to the service user, so that the path's search permissions count as
+/// they will for the service).
+pub struct TestDir<'a> {
+    pub fd: Option<std::os::fd::BorrowedFd<'a>>,
+    pub path: &'a std::ffi::CStr,
+}
+
+/// Creates, writes, fsyncs and drops a file in each directory, in a forked child that
+/// first dropped to `account` (uid, gid, groups) when given: a real write test with the
+/// service user's credentials, which no reading of mode bits can replace (ACLs, SELinux,
+/// read-only mounts, root-squashing NFS). The file is an `O_TMPFILE`: it has no name, so
+/// nothing can collide with it and nothing is left behind, whatever kills the child. On a
+/// file system without `O_TMPFILE` one of `names` (random, made before the fork) is
+/// created with `O_EXCL` and unlinked. The child only makes async-signal-safe calls on
+/// memory allocated before the fork, so this is safe in a process with other threads.
+/// On failure: the index of the directory, the step and the error.
 pub fn write_test(
-    file: &std::ffi::CStr,
+    dirs: &[TestDir<'_>],
     account: Option<(u32, u32, &[u32])>,
-) -> io::Result<Result<(), (WriteStep, io::Error)>> {
+    names: &[std::ffi::CString],
+) -> io::Result<Result<(), (usize, WriteStep, io::Error)>> {
     let mut scratch = vec![0u32; account.map_or(0, |a| a.2.len()) + 64];
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: fds has room for the two descriptors.
@@ -495,42 +511,17 @@ pub fn write_test(
     // SAFETY: the child only calls async-signal-safe functions (see above) and _exit.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
-        let errno = || {
-            io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::EIO)
-        };
         if let Some((uid, gid, groups)) = account {
             if let Err(e) = drop_privileges(uid, gid, groups, &mut scratch) {
-                report(write_end, 1, e.raw_os_error().unwrap_or(libc::EPERM));
+                report(write_end, 0, 1, e.raw_os_error().unwrap_or(libc::EPERM));
             }
         }
-        let flags =
-            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-        // SAFETY: a NUL-terminated path.
-        let fd = unsafe { libc::open(file.as_ptr(), flags, 0o600 as libc::c_uint) };
-        if fd < 0 {
-            report(write_end, 2, errno());
+        for (i, dir) in dirs.iter().enumerate() {
+            if let Err((step, errno)) = write_test_in(dir, names) {
+                report(write_end, i, step, errno);
+            }
         }
-        let data = b"pulp-init write test\n";
-        // SAFETY: a valid descriptor and a buffer of data.len() bytes.
-        let written = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
-        let failed = if usize::try_from(written) != Ok(data.len()) {
-            Some((3, errno()))
-        } else {
-            // SAFETY: a valid descriptor.
-            let synced = unsafe { libc::fsync(fd) } == 0;
-            (!synced).then(|| (4, errno()))
-        };
-        // SAFETY: a valid descriptor, then a NUL-terminated path.
-        unsafe { libc::close(fd) };
-        // SAFETY: as above.
-        let unlinked = unsafe { libc::unlink(file.as_ptr()) } == 0;
-        match failed {
-            Some((step, e)) => report(write_end, step, e),
-            None if !unlinked => report(write_end, 5, errno()),
-            None => report(write_end, 0, 0),
-        }
+        report(write_end, 0, 0, 0);
     }
     // SAFETY: our end of the pipe, not used again by this process.
     unsafe { libc::close(write_end) };
@@ -540,7 +531,7 @@ pub fn write_test(
         unsafe { libc::close(read_end) };
         return Err(e);
     }
-    let mut msg = [0i32; 2];
+    let mut msg = [0i32; 3];
     let mut got = 0usize;
     let want = std::mem::size_of_val(&msg);
     while got < want {
@@ -574,12 +565,184 @@ pub fn write_test(
         ));
     }
     Ok(match msg {
-        [0, _] => Ok(()),
-        [step, errno] => Err((
+        [_, 0, _] => Ok(()),
+        [index, step, errno] => Err((
+            usize::try_from(index).unwrap_or(0),
             WriteStep::from_code(step),
             io::Error::from_raw_os_error(errno),
         )),
     })
+}
+
+/// The write test in one directory (in the forked child): step code and errno on failure.
+fn write_test_in(dir: &TestDir<'_>, names: &[std::ffi::CString]) -> Result<(), (i32, i32)> {
+    let errno = || {
+        io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO)
+    };
+    let (dfd, opened) = match dir.fd {
+        Some(fd) => (std::os::fd::AsRawFd::as_raw_fd(&fd), false),
+        None => {
+            let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+            // SAFETY: a NUL-terminated path.
+            let fd = unsafe { libc::open(dir.path.as_ptr(), flags) };
+            if fd < 0 {
+                return Err((6, errno()));
+            }
+            (fd, true)
+        }
+    };
+    let close = |fd: libc::c_int| {
+        // SAFETY: a descriptor this function opened.
+        unsafe { libc::close(fd) };
+    };
+    let tmp = libc::O_TMPFILE | libc::O_WRONLY | libc::O_CLOEXEC;
+    // SAFETY: a valid directory descriptor and a NUL-terminated name.
+    let mut fd = unsafe { libc::openat(dfd, c".".as_ptr(), tmp, 0o600 as libc::c_uint) };
+    let mut named: Option<&std::ffi::CStr> = None;
+    // Without O_TMPFILE support: EOPNOTSUPP, or EISDIR from kernels before 3.11.
+    if fd < 0 && matches!(errno(), libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL) {
+        let flags =
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        for name in names {
+            // SAFETY: a valid directory descriptor and a NUL-terminated name.
+            fd = unsafe { libc::openat(dfd, name.as_ptr(), flags, 0o600 as libc::c_uint) };
+            if fd >= 0 {
+                named = Some(name);
+                break;
+            }
+            if errno() != libc::EEXIST {
+                break;
+            }
+        }
+    }
+    if fd < 0 {
+        let e = errno();
+        if opened {
+            close(dfd);
+        }
+        return Err((2, e));
+    }
+    let data = b"pulp-init write test\n";
+    // SAFETY: a valid descriptor and a buffer of data.len() bytes.
+    let written = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+    let mut failed = if usize::try_from(written) != Ok(data.len()) {
+        Some((3, errno()))
+    } else {
+        // SAFETY: a valid descriptor.
+        let synced = unsafe { libc::fsync(fd) } == 0;
+        (!synced).then(|| (4, errno()))
+    };
+    close(fd);
+    if let Some(name) = named {
+        // SAFETY: a valid directory descriptor and a NUL-terminated name.
+        let unlinked = unsafe { libc::unlinkat(dfd, name.as_ptr(), 0) } == 0;
+        if !unlinked && errno() != libc::ENOENT && failed.is_none() {
+            failed = Some((5, errno()));
+        }
+    }
+    if opened {
+        close(dfd);
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+// --- storage: directory descriptors, for root acting on volumes others can write ---
+
+fn nul_name(name: &std::ffi::OsStr) -> io::Result<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(name.as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a name with a NUL byte"))
+}
+
+fn owned(fd: libc::c_int) -> io::Result<std::fs::File> {
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a descriptor just returned by the kernel, owned by no one else.
+    Ok(std::fs::File::from(unsafe {
+        <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
+    }))
+}
+
+/// `openat(dir, name, O_DIRECTORY | O_NOFOLLOW)`: the directory `name` in `dir`, never
+/// through a symbolic link (ELOOP) and never a file (ENOTDIR).
+pub fn open_dir_at(dir: &std::fs::File, name: &std::ffi::OsStr) -> io::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let c = nul_name(name)?;
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: a valid directory descriptor and a NUL-terminated name.
+    owned(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags) })
+}
+
+/// `mkdirat(dir, name, mode)`.
+pub fn mkdir_at(dir: &std::fs::File, name: &std::ffi::OsStr, mode: u32) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let c = nul_name(name)?;
+    // SAFETY: a valid directory descriptor and a NUL-terminated name.
+    if unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), mode as libc::mode_t) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// What `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)` says of an entry: whether it is a
+/// symbolic link, and its owner.
+pub fn lstat_at(dir: &std::fs::File, name: &std::ffi::OsStr) -> io::Result<(bool, u32)> {
+    use std::os::fd::AsRawFd;
+    let c = nul_name(name)?;
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: a valid directory descriptor, a NUL-terminated name, a stat buffer.
+    let rc = unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            st.as_mut_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fstatat succeeded and filled the buffer.
+    let st = unsafe { st.assume_init() };
+    Ok((st.st_mode & libc::S_IFMT == libc::S_IFLNK, st.st_uid))
+}
+
+/// `readlinkat(dir, name)`: the target of a symbolic link, as bytes.
+pub fn readlink_at(dir: &std::fs::File, name: &std::ffi::OsStr) -> io::Result<Vec<u8>> {
+    use std::os::fd::AsRawFd;
+    let c = nul_name(name)?;
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: a valid directory descriptor, a NUL-terminated name, a buffer of buf.len().
+    let n = unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// Random bytes from the kernel (`getrandom(2)`).
+pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        // SAFETY: writes at most buf.len() - filled bytes into buf's remaining part.
+        let n =
+            unsafe { libc::getrandom(buf[filled..].as_mut_ptr().cast(), buf.len() - filled, 0) };
+        match usize::try_from(n) {
+            Ok(n) => filled += n,
+            Err(_) if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) => {}
+            Err(_) => return Err(io::Error::last_os_error()),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -362,29 +362,283 @@ fn not_root_tests_as_itself_and_creates_nothing() {
     assert!(entries(&mine).is_empty());
 }
 
+/// Runs `script` in a private mount namespace where /var and /run are empty tmpfs (so
+/// Pulp's default directories can be made there), `apache` (48:48) is in /etc/passwd and
+/// /etc/group, and `$1` is pulp-init.
+fn in_pulp_fs(script: &str) -> Finished {
+    let full = format!(
+        "mount -t tmpfs tmpfs /var; mount -t tmpfs tmpfs /run
+cp /etc/passwd /run/passwd; echo 'apache:x:48:48:Apache:/usr/share/httpd:/sbin/nologin' >> /run/passwd
+cp /etc/group /run/group; echo 'apache:x:48:' >> /run/group
+mount --bind /run/passwd /etc/passwd; mount --bind /run/group /etc/group
+{script}"
+    );
+    in_mount_namespace(&full, &[BIN], &[("PULP_INIT_SYSLOG", "off")])
+}
+
+const SKIP_PHASES: &str = "--skip-config --skip-wait --skip-migrate-wait --skip-migrate";
+
 #[test]
-fn roles_without_storage_get_directories_but_no_write_test() {
-    let t = scratch();
-    let vol = mkdir(&t.path().join("pulp"), 1234, 0o755);
-    let celery = vol.join("celery");
-    let d = dirs_arg(&[vol.clone(), celery.clone()]);
-    let out = run(storage_on(pulp_init(&[
-        "--role",
-        "beat",
-        "--user",
-        "nobody",
-        "--skip-config",
-        "--skip-wait",
-        "--skip-migrate-wait",
-        "--skip-migrate",
-        "--dirs",
-        &d,
-        "--",
-        "true",
-    ])));
+fn beat_gets_its_workdir_created_and_write_tested_as_its_user() {
+    // celery beat writes its pid and schedule files in --workdir /var/lib/pulp/celery.
+    let out = in_pulp_fs(&format!(
+        "mkdir -p /var/lib/pulp; chown 1234:1234 /var/lib/pulp
+\"$1\" --role beat --user nobody {SKIP_PHASES} -- true
+stat -c '%n %u:%g %a' /var/lib/pulp/celery /var/lib/pulp"
+    ));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert_eq!(owner(&celery), (NOBODY, NOBODY, 0o755));
-    assert_eq!(owner(&vol).0, 1234);
+    has(&out.stdout, "/var/lib/pulp/celery 65534:65534 755");
+    // Not a directory beat writes: created when missing, not write-tested, not chowned.
+    has(&out.stdout, "/var/lib/pulp 1234:1234 755");
+
+    // A workdir of root's (as an apache role used to leave it): the real beat exits 1
+    // there (LockFailed); pulp-init says so first.
+    let out = in_pulp_fs(&format!(
+        "mkdir -p /var/lib/pulp/celery
+\"$1\" --role beat --user nobody {SKIP_PHASES} -- true"
+    ));
+    assert_eq!(out.code, Some(77), "{}", out.stderr);
+    has(
+        &out.stderr,
+        "/var/lib/pulp/celery is not writable by the service user nobody (uid 65534, gid 65534)",
+    );
+}
+
+#[test]
+fn the_apache_role_makes_pulps_directories_for_apache_not_root() {
+    // httpd starts as root and writes uploads as apache: a root-owned uploads directory is
+    // an HTTP 500 on every upload with the real Pulp, and workers on the volume exit 77.
+    let out = in_pulp_fs(&format!(
+        "\"$1\" --role apache {SKIP_PHASES} -- true
+stat -c '%n %u:%g %a' /var/lib/pulp /var/lib/pulp/uploads /var/lib/pulp/celery /var/cache/pulp /var/www/pub
+\"$1\" --role worker --user apache {SKIP_PHASES} -- true"
+    ));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    for d in [
+        "/var/lib/pulp",
+        "/var/lib/pulp/uploads",
+        "/var/lib/pulp/celery",
+        "/var/cache/pulp",
+        "/var/www/pub",
+    ] {
+        has(&out.stdout, &format!("{d} 48:48 755"));
+    }
+    has(
+        &out.stderr,
+        "created /var/lib/pulp/uploads (owner apache 48:48, mode 0755)",
+    );
+
+    // --storage-user still decides.
+    let out = in_pulp_fs(&format!(
+        "\"$1\" --role apache --storage-user nobody {SKIP_PHASES} -- true
+stat -c '%n %u:%g' /var/lib/pulp/uploads"
+    ));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    has(&out.stdout, "/var/lib/pulp/uploads 65534:65534");
+}
+
+/// A process killed when dropped (a failed assertion must not leave it running).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A service user racing the start: deletes `dir` as soon as it exists and puts a link to
+/// `victim` in its place, over and over, until killed.
+fn racer(dir: &Path, victim: &Path) -> Killed {
+    let script = "import os, sys
+d, victim = sys.argv[1], sys.argv[2]
+print('ready', flush=True)
+while True:
+    try:
+        os.rmdir(d)
+    except OSError:
+        continue
+    try:
+        os.symlink(victim, d)
+    except OSError:
+        pass
+";
+    let mut child = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+            script,
+        ])
+        .arg(dir)
+        .arg(victim)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "ready");
+    Killed(child)
+}
+
+#[test]
+fn a_link_raced_in_after_mkdir_never_turns_roots_chown_on_another_file() {
+    let t = scratch();
+    let vol = mkdir(&t.path().join("vol"), NOBODY, 0o755);
+    let victim = t.path().join("victim");
+    std::fs::write(&victim, "root's secret").unwrap();
+    chmod(&victim, 0o600);
+    let target = vol.join("published");
+    let d = dirs_arg(&[vol.clone(), target.clone()]);
+    let attacker = racer(&target, &victim);
+    let (mut refused, mut made, mut failed) = (0, 0, 0);
+    for _ in 0..40 {
+        // Start each trial with the directory missing, as after the attacker deleted it.
+        let _ = std::fs::remove_file(&target).or_else(|_| std::fs::remove_dir(&target));
+        let mut c = as_pid1(&[
+            "--role",
+            "worker",
+            "--user",
+            "nobody",
+            "--skip-config",
+            "--skip-wait",
+            "--skip-migrate-wait",
+            "--dirs",
+            &d,
+            "--",
+            "true",
+        ]);
+        c.env_remove("PULP_INIT_SKIP_STORAGE");
+        let out = run(c);
+        assert_eq!(owner(&victim), (0, 0, 0o600), "{}", out.stderr);
+        match out.code {
+            Some(0) => made += 1,
+            // Refused the link, or the directory vanished under the write test.
+            Some(77) if out.stderr.contains("pulp-init does not follow it as root") => refused += 1,
+            Some(77) => failed += 1,
+            other => panic!("exit {other:?}: {}", out.stderr),
+        }
+    }
+    drop(attacker);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root's secret");
+    eprintln!(
+        "40 raced starts: {made} made the directory, {refused} refused the link, \
+         {failed} found it gone"
+    );
+}
+
+#[test]
+fn fix_ownership_refuses_a_link_in_the_volume_and_never_chowns_its_target() {
+    let t = scratch();
+    let vol = mkdir(&t.path().join("vol"), NOBODY, 0o755);
+    let etc = mkdir(&t.path().join("etc"), 0, 0o755);
+    std::fs::write(etc.join("shadow"), "x").unwrap();
+    let published = vol.join("published");
+    std::os::unix::fs::symlink(&etc, &published).unwrap();
+    chown_link(&published, NOBODY);
+    let out = run(worker(
+        &[vol.clone(), published.clone()],
+        &["--fix-ownership"],
+    ));
+    assert_eq!(out.code, Some(77), "{}", out.stderr);
+    has(
+        &out.stderr,
+        &format!(
+            "{} is a symbolic link in {} (owned by uid 65534, mode 0755)",
+            published.display(),
+            vol.display()
+        ),
+    );
+    assert_eq!(owner(&etc), (0, 0, 0o755));
+    assert_eq!(owner(&etc.join("shadow")).0, 0);
+
+    // `..` in a listed directory: refused before anything is done.
+    let sneaky = format!("{}/../etc", vol.display());
+    let out = run(worker(&[PathBuf::from(&sneaky)], &["--fix-ownership"]));
+    assert_eq!(out.code, Some(64), "{}", out.stderr);
+    has(&out.stderr, "PULP_INIT_DIRS");
+    has(&out.stderr, "`..` is not allowed");
+    assert_eq!(owner(&etc), (0, 0, 0o755));
+}
+
+#[test]
+fn a_link_root_made_in_its_own_directory_is_followed() {
+    // The image may make /var/lib/pulp a link to the volume (root's, in root's /var/lib).
+    let t = scratch();
+    let data = mkdir(&t.path().join("data"), NOBODY, 0o755);
+    let lib = mkdir(&t.path().join("lib"), 0, 0o755);
+    std::os::unix::fs::symlink(&data, lib.join("pulp")).unwrap();
+    let dirs = [lib.join("pulp"), lib.join("pulp/celery")];
+    let out = run(worker(&dirs, &[]));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(owner(&data.join("celery")), (NOBODY, NOBODY, 0o755));
+}
+
+fn chown_link(p: &Path, uid: u32) {
+    std::os::unix::fs::lchown(p, Some(uid), Some(uid)).unwrap();
+}
+
+#[test]
+fn write_tests_of_two_pid1s_on_one_volume_never_collide_and_leave_nothing() {
+    let t = scratch();
+    let dirs = layout(t.path());
+    for d in &dirs {
+        mkdir(d, NOBODY, 0o755);
+    }
+    // What an older pulp-init (its PID was always 1) or the service user left there.
+    std::fs::write(dirs[0].join(".pulp-init-write-test.1"), "").unwrap();
+    chown(&dirs[0].join(".pulp-init-write-test.1"), NOBODY);
+    let d = dirs_arg(&dirs);
+    let start = || {
+        let mut c = as_pid1(&[
+            "--role",
+            "worker",
+            "--user",
+            "nobody",
+            "--skip-config",
+            "--skip-wait",
+            "--skip-migrate-wait",
+            "--dirs",
+            &d,
+            "--",
+            "true",
+        ]);
+        c.env_remove("PULP_INIT_SKIP_STORAGE");
+        c.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        c.spawn().unwrap()
+    };
+    for _ in 0..20 {
+        let (a, b) = (start(), start());
+        for c in [a, b] {
+            let out = c.wait_with_output().unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    for d in &dirs {
+        let left: Vec<String> = entries(d)
+            .into_iter()
+            .filter(|e| e.starts_with(".pulp-init"))
+            .collect();
+        let planted = if d == &dirs[0] {
+            vec![".pulp-init-write-test.1".to_string()]
+        } else {
+            vec![]
+        };
+        assert_eq!(left, planted, "{}", d.display());
+    }
 }
 
 #[test]

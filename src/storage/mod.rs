@@ -1,6 +1,10 @@
 //! Pulp's directories before the service starts: what is missing is created, owned by the
-//! service user (never a recursive chown), and for the roles that use storage a real
-//! write test as that user, with a diagnosis naming the likely fix when it fails.
+//! service user (never a recursive chown), and a real write test, as that user, of the
+//! directories the role's process writes, with a diagnosis naming the likely fix.
+//! As root every step goes through directory descriptors (tree.rs): the service user can
+//! write the volumes, and must not be able to turn root's chown against another file.
+
+mod tree;
 
 use crate::error::{Error, Result};
 use crate::privileges::{self, Account};
@@ -8,9 +12,11 @@ use crate::roles::Role;
 use crate::sys;
 use clap::builder::BoolishValueParser;
 use std::ffi::CString;
+use std::fs::File;
 use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// What Pulp 2 writes to as its service user: /var/lib/pulp and celery, /var/cache/pulp
@@ -22,24 +28,28 @@ pub const DEFAULT_DIRS: &str = "/var/lib/pulp,/var/lib/pulp/celery,/var/lib/pulp
 #[derive(Debug, Clone, clap::Args)]
 pub struct StorageOptions {
     /// Directories Pulp writes to: created when missing (as root, owned by the service
-    /// user) and write-tested as that user for the worker and apache roles.
+    /// user), and write-tested as that user: every one given here; by default those the
+    /// role's process writes (worker, apache: all; beat: /var/lib/pulp/celery;
+    /// resource_manager: /var/cache/pulp) [default: /var/lib/pulp, /var/lib/pulp/celery,
+    /// /var/lib/pulp/published, /var/lib/pulp/uploads, /var/lib/pulp/static,
+    /// /var/cache/pulp, /run/pulp, /var/www/pub]
     #[arg(
         long = "dirs",
         global = true,
         env = "PULP_INIT_DIRS",
         value_delimiter = ',',
-        default_value = DEFAULT_DIRS,
         value_name = "PATH,..."
     )]
-    pub dirs: Vec<PathBuf>,
+    pub dirs: Option<Vec<PathBuf>>,
 
     /// chown those directories (each one alone, never what is in them) to the service
     /// user when another user owns them, and log each change.
     #[arg(long, global = true, env = "PULP_INIT_FIX_OWNERSHIP", value_parser = BoolishValueParser::new())]
     pub fix_ownership: bool,
 
-    /// Owner of Pulp's directories [default: --user, else the role's user; apache for
-    /// the apache role (httpd drops to it) and for `check --storage`].
+    /// Owner of Pulp's directories and user of the write test [default: --user, else the
+    /// role's user; never root: apache for the apache role (httpd drops to it), for a
+    /// service run as root and for `check --storage`].
     #[arg(
         long,
         global = true,
@@ -65,12 +75,12 @@ struct Who {
 }
 
 /// The storage phase of a role: create what is missing (as root), `--fix-ownership`,
-/// then the write test when the role uses storage.
+/// then the write test of the directories the role's process writes.
 pub fn prepare(opts: &StorageOptions, role: &Role, user: Option<&str>) -> Result<()> {
     if opts.skip_storage {
         return Ok(());
     }
-    let dirs = validated(&opts.dirs)?;
+    let dirs = validated(opts)?;
     let who = service_user(opts, Some(role), user)?;
     if sys::geteuid() == 0 {
         create_missing(&dirs, &who)?;
@@ -94,15 +104,17 @@ pub fn prepare(opts: &StorageOptions, role: &Role, user: Option<&str>) -> Result
             log::warn!("not root (uid {}): --fix-ownership cannot chown", who.uid);
         }
     }
-    if role.needs_storage {
-        check(&dirs, &who)?;
-    }
-    Ok(())
+    let written: Vec<PathBuf> = if opts.dirs.is_some() {
+        dirs
+    } else {
+        dirs.into_iter().filter(|d| role.writes(d)).collect()
+    };
+    check(&written, &who)
 }
 
 /// `pulp-init check --storage`: the write test alone, creating and changing nothing.
 pub fn check_only(opts: &StorageOptions, user: Option<&str>) -> Result<()> {
-    let dirs = validated(&opts.dirs)?;
+    let dirs = validated(opts)?;
     let who = service_user(opts, None, user)?;
     check(&dirs, &who)?;
     log::info!(
@@ -115,20 +127,37 @@ pub fn check_only(opts: &StorageOptions, user: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-fn validated(dirs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// The listed directories (or the default list): absolute, without `..`, each once.
+fn validated(opts: &StorageOptions) -> Result<Vec<PathBuf>> {
+    let given = opts
+        .dirs
+        .clone()
+        .unwrap_or_else(|| DEFAULT_DIRS.split(',').map(PathBuf::from).collect());
     let mut out: Vec<PathBuf> = Vec::new();
-    for d in dirs {
+    for d in given {
         if d.as_os_str().is_empty() {
             continue;
         }
         if !d.is_absolute() {
             return Err(Error::env(
                 "PULP_INIT_DIRS",
-                format!("{}: not an absolute path", d.display()),
+                format!(
+                    "{}: not an absolute path; give absolute paths (--dirs)",
+                    d.display()
+                ),
             ));
         }
-        if !out.contains(d) {
-            out.push(d.clone());
+        if tree::plain(&d).is_none() {
+            return Err(Error::env(
+                "PULP_INIT_DIRS",
+                format!(
+                    "{}: `..` is not allowed in a directory of --dirs; give the path without it",
+                    d.display()
+                ),
+            ));
+        }
+        if !out.contains(&d) {
+            out.push(d);
         }
     }
     Ok(out)
@@ -146,11 +175,13 @@ fn service_user(opts: &StorageOptions, role: Option<&Role>, user: Option<&str>) 
             drop_to: None,
         });
     }
+    // Root never owns Pulp's directories unless asked: httpd (the apache role, run as
+    // root) writes them as the user it drops to, apache.
     let name = opts
         .storage_user
         .as_deref()
-        .or(user)
-        .or(role.map(|r| r.user).filter(|u| *u != "root"))
+        .or(user.filter(|u| !is_root(u)))
+        .or(role.map(|r| r.user).filter(|u| !is_root(u)))
         .unwrap_or("apache");
     let a = privileges::lookup(name).ok_or_else(|| {
         Error::Privilege(format!(
@@ -165,6 +196,10 @@ fn service_user(opts: &StorageOptions, role: Option<&Role>, user: Option<&str>) 
         groups: a.groups.clone(),
         drop_to: Some(a),
     })
+}
+
+fn is_root(user: &str) -> bool {
+    user == "root" || user == "0"
 }
 
 /// This process's supplementary groups and its gid.
@@ -183,44 +218,29 @@ fn own_groups() -> Vec<u32> {
     groups
 }
 
-/// Creates each missing directory (parents first) owned by the service user, mode 0755.
-/// Parents that are not in the list are created as `mkdir -p` would, owned by root.
+/// Creates each missing directory (parents first) owned by the service user, mode 0755;
+/// parents that are not in the list are created as `mkdir -p` would, owned by root. Every
+/// listed directory is walked, so a link planted in a volume is refused before anything
+/// else happens there.
 fn create_missing(dirs: &[PathBuf], who: &Who) -> Result<()> {
     let mut by_depth: Vec<&PathBuf> = dirs.iter().collect();
     by_depth.sort_by_key(|d| d.components().count());
     for dir in by_depth {
-        match std::fs::metadata(dir) {
-            Ok(m) if m.is_dir() => continue,
-            Ok(_) => {
-                return Err(Error::Storage(format!(
-                    "{} exists and is not a directory; Pulp needs a directory there",
-                    dir.display()
-                )))
+        let opened = tree::open_dir(dir, Some((who.uid, who.gid))).map_err(|e| match e {
+            tree::WalkError::Io { source, .. } if source.kind() != io::ErrorKind::NotFound => {
+                Error::Storage(cannot_create(dir, &source))
             }
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                return Err(Error::Storage(format!(
-                    "cannot inspect {}: {e}",
-                    dir.display()
-                )))
-            }
-            Err(_) => {}
+            e => Error::Storage(e.to_string()),
+        })?;
+        if opened.created {
+            log::info!(
+                "created {} (owner {} {}:{}, mode 0755)",
+                dir.display(),
+                who.name,
+                who.uid,
+                who.gid
+            );
         }
-        let made = std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(dir)
-            .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)))
-            .and_then(|()| std::os::unix::fs::chown(dir, Some(who.uid), Some(who.gid)));
-        if let Err(e) = made {
-            return Err(Error::Storage(cannot_create(dir, &e)));
-        }
-        log::info!(
-            "created {} (owner {} {}:{}, mode 0755)",
-            dir.display(),
-            who.name,
-            who.uid,
-            who.gid
-        );
     }
     Ok(())
 }
@@ -242,28 +262,38 @@ fn cannot_create(dir: &Path, e: &io::Error) -> String {
     format!("cannot create {}: {e}; {why}", dir.display())
 }
 
-/// `--fix-ownership`: each listed directory alone, never its contents.
+/// `--fix-ownership`: each listed directory alone, never its contents, through its
+/// descriptor (a link in its place is refused, never followed).
 fn fix_ownership(dirs: &[PathBuf], who: &Who) -> Result<()> {
     let mut changed = 0;
     for dir in dirs {
-        let Ok(m) = std::fs::metadata(dir) else {
-            continue;
+        let opened = match tree::open_dir(dir, None) {
+            Ok(o) => o,
+            Err(e) if e.not_found() => continue,
+            Err(e) => return Err(Error::Storage(format!("--fix-ownership: {e}"))),
         };
+        let m = opened.dir.metadata().map_err(|e| {
+            Error::Storage(format!(
+                "--fix-ownership: cannot inspect {}: {e}",
+                dir.display()
+            ))
+        })?;
         if (m.uid(), m.gid()) == (who.uid, who.gid) {
             continue;
         }
-        std::os::unix::fs::chown(dir, Some(who.uid), Some(who.gid)).map_err(|e| {
+        std::os::unix::fs::fchown(&opened.dir, Some(who.uid), Some(who.gid)).map_err(|e| {
             Error::Storage(format!(
-                "--fix-ownership: cannot chown {}: {e}; {} is {}",
-                dir.display(),
-                dir.display(),
-                owner_and_mode(dir)
+                "--fix-ownership: cannot chown {}: {e}; it is owned by {}:{} with mode {:04o}",
+                opened.path.display(),
+                m.uid(),
+                m.gid(),
+                m.mode() & 0o7777
             ))
         })?;
         changed += 1;
         log::info!(
             "--fix-ownership: {} owner {}:{} -> {}:{} ({}; its contents unchanged)",
-            dir.display(),
+            opened.path.display(),
             m.uid(),
             m.gid(),
             who.uid,
@@ -283,43 +313,78 @@ fn fix_ownership(dirs: &[PathBuf], who: &Who) -> Result<()> {
     Ok(())
 }
 
-/// The write test in every directory, in the order given; the first failure is the error.
+/// Names for the write test's file where `O_TMPFILE` is missing: random, so that no
+/// other start on the same volume, and nothing the service user left there, holds one.
+fn fallback_names() -> Result<Vec<CString>> {
+    (0..4)
+        .map(|_| {
+            let mut bytes = [0u8; 12];
+            sys::random_bytes(&mut bytes)
+                .map_err(|e| Error::Internal(format!("cannot read random bytes: {e}")))?;
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            CString::new(format!(".pulp-init-write-test.{hex}"))
+                .map_err(|_| Error::Internal("a write-test name with a NUL byte".into()))
+        })
+        .collect()
+}
+
+/// The write test in every directory, in the order given, in one child as `who`; the
+/// first failure is the error.
 fn check(dirs: &[PathBuf], who: &Who) -> Result<()> {
+    if dirs.is_empty() {
+        return Ok(());
+    }
+    let as_root = sys::geteuid() == 0;
+    let mut paths = Vec::new();
+    let mut opened: Vec<Option<File>> = Vec::new();
     for dir in dirs {
         if let Err(e) = std::fs::metadata(dir) {
-            let hint = if sys::geteuid() == 0 {
+            let hint = if as_root {
                 String::new()
             } else {
                 format!(" (not root: pulp-init cannot create it; create it in the image owned by uid {}, or mount a volume there)", who.uid)
             };
             return Err(Error::Storage(format!("{}: {e}{hint}", dir.display())));
         }
-        let file = dir.join(format!(".pulp-init-write-test.{}", std::process::id()));
-        let c = CString::new(file.as_os_str().as_bytes()).map_err(|_| {
+        // As root, a link planted in the volume is refused here too; a test as root itself
+        // works on that descriptor, never on the path.
+        opened.push(if as_root {
+            let o = tree::open_dir(dir, None).map_err(|e| Error::Storage(e.to_string()))?;
+            (who.uid == 0).then_some(o.dir)
+        } else {
+            None
+        });
+        paths.push(CString::new(dir.as_os_str().as_bytes()).map_err(|_| {
             Error::env("PULP_INIT_DIRS", format!("{}: contains NUL", dir.display()))
-        })?;
-        let account = who
-            .drop_to
-            .as_ref()
-            .map(|a| (a.uid, a.gid, a.groups.as_slice()));
-        match sys::write_test(&c, account) {
-            Ok(Ok(())) => log::debug!("{} is writable by {}", dir.display(), who.name),
-            Ok(Err((sys::WriteStep::DropPrivileges, e))) => {
-                return Err(Error::Privilege(format!(
-                    "cannot drop privileges to {} (uid {}, gid {}) for the write test: {e}",
-                    who.name, who.uid, who.gid
-                )))
-            }
-            Ok(Err((step, e))) => return Err(Error::Storage(diagnose(dir, who, step, &e))),
-            Err(e) => {
-                return Err(Error::Internal(format!(
-                    "cannot run the write test in {}: {e}",
-                    dir.display()
-                )))
-            }
-        }
+        })?);
     }
-    Ok(())
+    let tests: Vec<sys::TestDir<'_>> = paths
+        .iter()
+        .zip(&opened)
+        .map(|(path, fd)| sys::TestDir {
+            fd: fd.as_ref().map(|f| f.as_fd()),
+            path,
+        })
+        .collect();
+    let account = who
+        .drop_to
+        .as_ref()
+        .map(|a| (a.uid, a.gid, a.groups.as_slice()));
+    match sys::write_test(&tests, account, &fallback_names()?) {
+        Ok(Ok(())) => {
+            log::debug!("{} directories writable by {}", dirs.len(), who.name);
+            Ok(())
+        }
+        Ok(Err((_, sys::WriteStep::DropPrivileges, e))) => Err(Error::Privilege(format!(
+            "cannot drop privileges to {} (uid {}, gid {}) for the write test: {e}",
+            who.name, who.uid, who.gid
+        ))),
+        Ok(Err((i, step, e))) => {
+            let dir = dirs.get(i).map_or(Path::new("/"), PathBuf::as_path);
+            Err(Error::Storage(diagnose(dir, who, step, &e)))
+        }
+        Err(e) => Err(Error::Internal(format!("cannot run the write test: {e}"))),
+    }
 }
 
 fn owner_and_mode(path: &Path) -> String {
@@ -354,6 +419,7 @@ fn mode_allows(meta: &std::fs::Metadata, who: &Who, want: u32) -> bool {
 fn diagnose(dir: &Path, who: &Who, step: sys::WriteStep, e: &io::Error) -> String {
     let d = dir.display();
     let action = match step {
+        sys::WriteStep::Enter => "opening the directory",
         sys::WriteStep::Create | sys::WriteStep::DropPrivileges => "creating a file",
         sys::WriteStep::Write => "writing a file",
         sys::WriteStep::Fsync => "syncing a file",
