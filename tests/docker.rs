@@ -601,6 +601,24 @@ fn the_compose_stack_comes_up_healthy_and_compose_down_exits_every_container_0()
     let stack = scope.compose("stack");
     std::fs::write(&stack.secret, "s3cr%t@pass\n").unwrap();
     let started = Instant::now();
+    // httpd first, then the rest: the apache role used to make Pulp's directories on the
+    // shared volume as root, and every worker started after it exited 77, restarting for ever.
+    stack.ok(&["up", "-d", "db", "msg", "apache"]);
+    let apache = stack.ok(&["ps", "-q", "apache"]);
+    logs_show(&apache, "resuming normal operations", Duration::from_secs(240));
+    assert_eq!(
+        ok(&[
+            "exec",
+            &apache,
+            "stat",
+            "-c",
+            "%U",
+            "/var/lib/pulp/uploads",
+            "/var/lib/pulp/celery",
+            "/var/cache/pulp",
+        ]),
+        "apache\napache\napache"
+    );
     stack.ok(&["up", "-d"]);
     let ids = stack.containers();
     assert_eq!(
@@ -622,6 +640,10 @@ fn the_compose_stack_comes_up_healthy_and_compose_down_exits_every_container_0()
         },
     );
     println!("compose up to all healthy: {:?}", started.elapsed());
+    for c in &ids {
+        let restarts = inspect(c, "{{.Name}} {{.RestartCount}}");
+        assert!(restarts.ends_with(" 0"), "{restarts}:\n{}", logs(c));
+    }
     // Healthy says MongoDB and the broker answer; the roles' processes come up, with the
     // broker password from the secret file.
     let up = [
