@@ -188,6 +188,26 @@ fn file_variables_must_be_small_regular_files() {
     );
 }
 
+/// A secret saved by a Windows editor starts with a UTF-8 byte order mark; Pulp must not
+/// get it as the first character of the password.
+#[test]
+fn a_file_value_loses_its_byte_order_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("server.conf");
+    fs::write(&conf, "[database]\n").unwrap();
+    let secret = dir.path().join("password");
+    fs::write(&secret, "\u{feff}s3cret\r\n").unwrap();
+    let out = config(
+        &conf,
+        &[("PULP__DATABASE__PASSWORD_FILE", secret.to_str().unwrap())],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        fs::read_to_string(&conf).unwrap(),
+        "[database]\npassword: s3cret\n"
+    );
+}
+
 #[test]
 fn a_stop_signal_while_waiting_for_the_lock_ends_config_at_once() {
     // Another writer holds server.conf's lock; `docker stop` must not wait for it.
