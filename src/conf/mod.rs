@@ -411,4 +411,16 @@ pub(crate) mod tests {
         assert!(v.get_bool("a", "missing", true).unwrap());
         assert_eq!(v.get("a", "bad").unwrap_err().exit_code(), 78);
     }
+
+    #[test]
+    fn a_file_that_is_not_utf8_is_read_and_only_such_a_value_is_refused_when_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.conf");
+        std::fs::write(&path, b"[a]\n# caf\xe9\nk: v\xc3\xa9\nbad: caf\xe9\n").unwrap();
+        let v = read_values(&path).unwrap();
+        assert_eq!(v.get("a", "k").unwrap().unwrap(), "v\u{e9}");
+        let err = v.get("a", "bad").unwrap_err();
+        assert_eq!(err.exit_code(), 78);
+        assert!(err.to_string().contains("[a] bad: "), "{err}");
+    }
 }
