@@ -99,8 +99,8 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
         }
         Job::Config { diff } => {
             // Waiting for another writer's lock must not delay `docker stop`.
-            startup::Signals::watch();
-            config_phase(conf_path, diff).map(|()| exit::OK)
+            let signals = startup::Signals::watch();
+            config_phase(conf_path, diff, &signals).map(|()| exit::OK)
         }
         Job::CheckStorage(opts, user) => {
             storage::check_only(&opts, user.as_deref()).map(|()| exit::OK)
@@ -120,7 +120,7 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
             if r.starts_up() {
                 let signals = startup::Signals::watch();
                 if r.config {
-                    config_phase(conf_path, false)?;
+                    config_phase(conf_path, false, &signals)?;
                 }
                 if let Some(role) = r.role {
                     storage::prepare(&r.storage, role, r.user.as_deref())?;
@@ -211,7 +211,7 @@ fn migration_service(m: &plan::Migration) -> Result<child::Service> {
 }
 
 /// Reads the environment, edits server.conf (or prints the diff), logs each change.
-fn config_phase(path: &Path, diff_only: bool) -> Result<()> {
+fn config_phase(path: &Path, diff_only: bool, signals: &startup::Signals) -> Result<()> {
     let env = settings::Env::from_vars(std::env::vars_os(), settings::read_value_file)?;
     let mut edits = settings::conf_edits(&env)?;
     edits.extend(syslog::log_type_edit(path, &edits));
@@ -220,7 +220,7 @@ fn config_phase(path: &Path, diff_only: bool) -> Result<()> {
         print!("{}", plan.diff());
         return Ok(());
     }
-    let method = plan.commit()?;
+    let method = signals.deferring(|| plan.commit())?;
     for c in &plan.changes {
         let source = edits
             .iter()

@@ -72,6 +72,15 @@ impl Signals {
         }
     }
 
+    /// Runs `f` with stop signals held off: one that arrives meanwhile ends pulp-init when
+    /// `f` returns. For a write that must not be cut short (an exit in the middle of
+    /// writing server.conf would leave a temp file, or a file rewritten in place half-done).
+    pub fn deferring<T>(&self, f: impl FnOnce() -> T) -> T {
+        // The watcher takes this lock before it handles a signal.
+        let _held = self.handed_over.lock();
+        f()
+    }
+
     /// Stop signals go to `pid` from now on (0: back to exiting).
     pub fn forward_to(&self, pid: i32) {
         self.forward_to.store(pid, Ordering::SeqCst);

@@ -97,10 +97,15 @@ pub fn console_edit(conf_text: &str, edits: &[Edit]) -> Option<Edit> {
 
 /// `# log_type: syslog`, `;log_type=console`: a commented-out `key` setting.
 fn is_commented_key(line: &str, key: &str) -> bool {
-    let body = line.trim_start_matches(['#', ';']).trim_start();
+    // The line is in the file's one-char-per-byte form: only ASCII white space is space.
+    let body = line
+        .trim_start_matches(['#', ';'])
+        .trim_start_matches(parse::is_space);
     body.get(..key.len())
         .is_some_and(|k| k.eq_ignore_ascii_case(key))
-        && body[key.len()..].trim_start().starts_with([':', '='])
+        && body[key.len()..]
+            .trim_start_matches(parse::is_space)
+            .starts_with([':', '='])
 }
 
 /// A path exists (a dangling symlink counts: it is not ours to replace).

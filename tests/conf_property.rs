@@ -3,12 +3,16 @@
 //!
 //! Generated server.conf files (those Python 2 parses) full of the cases Python 2 reads its
 //! own way — indented `#`/`;` lines after a key, several `;`, `""`, `rem` lines, no-break
-//! and other unicode spaces, blank lines inside values, CRLF, `[DEFAULT]`, `%%`, `%(x)s`,
-//! duplicates, commented defaults — and `PULP__<SECTION>__<KEY>` edits with tricky values.
+//! and other unicode spaces (also after a commented default's separator), bytes that are not
+//! UTF-8 (Python 2 reads bytes), blank lines inside values, CRLF (also without a final
+//! newline), `[DEFAULT]`, `%%`, `%(x)s`, duplicates, commented defaults — and
+//! `PULP__<SECTION>__<KEY>` edits with tricky values.
 //! For each case, `pulp-init config --conf FILE` with only those variables (and PATH):
 //! - exit 0 ⇒ Python 2 reads every intended value exactly (env values are literal: a `%`
 //!   in one is meant as a `%`), and every other section/key reads as before;
 //! - exit 78 ("unreadable as Pulp would read it") ⇒ Python 2 does fail on the file;
+//! - never 70 (internal error), nor 64 "would read the written line differently" (a value
+//!   the editor failed to write: the refusals of values Pulp cannot hold say why);
 //! - any other non-zero exit ⇒ the file is byte-identical;
 //! - never a panic (101) or a death by signal.
 //!
@@ -50,7 +54,12 @@ const TAGS: &[&str] = &[
     "header-junk",    // `[a] trailing` (a section header to Python 2)
     "commented",      // commented defaults `# key: value`
     "newline-env",    // line breaks in env values
+    "latin1",         // bytes that are not UTF-8 (a Latin-1 comment, value, key or section)
 ];
+
+/// In the generated text, U+F780..=U+F7FF (private use) stands for the byte 0x80..=0xFF,
+/// written as such ([`Case::bytes`]): `\u{f7e9}` is a Latin-1 `é`, not UTF-8.
+const BYTE_BASE: u32 = 0xF700;
 
 fn avoid() -> &'static HashSet<String> {
     static AVOID: OnceLock<HashSet<String>> = OnceLock::new();
@@ -97,6 +106,7 @@ fn section_name() -> BoxedStrategy<String> {
         ("", "Server"),
         ("default", "DEFAULT"),
         ("", "default"),
+        ("latin1", "caf\u{f7e9}"),
     ])
 }
 
@@ -131,6 +141,7 @@ fn key() -> BoxedStrategy<String> {
         ("rem", "REM"),
         ("rem", "Rem"),
         ("rem", "remark"),
+        ("latin1", "K\u{f7c9}Y"),
     ])
 }
 
@@ -158,6 +169,7 @@ fn value_token() -> BoxedStrategy<String> {
         ("", " #x"),
         ("", "é"),
         ("semicolon", ";"),
+        ("semicolon", ";x"),
         ("semicolon", "a;b"),
         ("semicolon", " ;c"),
         ("semicolon", "\t;c"),
@@ -169,6 +181,12 @@ fn value_token() -> BoxedStrategy<String> {
         ("unicode-space", "\u{a0}"),
         ("unicode-space", "\u{2003}"),
         ("unicode-space", "\u{3000}"),
+        ("unicode-space", "\u{2028}"),
+        ("unicode-space", "\u{85}"),
+        ("latin1", "\u{f7e9}t\u{f7e9}"),
+        ("latin1", "\u{f7a0}"),
+        ("latin1", "\u{f785}"),
+        ("latin1", "\u{f7ff}\u{f7fe}"),
         ("ascii-space", "\u{b}"),
         ("ascii-space", "\u{c}"),
     ])
@@ -189,6 +207,9 @@ fn trailing() -> BoxedStrategy<String> {
         ("ascii-space", "\t"),
         ("unicode-space", "\u{a0}"),
         ("unicode-space", "\u{2003}"),
+        ("unicode-space", "\u{2028}"),
+        ("latin1", "\u{f7a0}"),
+        ("latin1", " ; caf\u{f7e9}"),
         ("semicolon", " ; note"),
         ("semicolon", " ;"),
     ])
@@ -225,6 +246,12 @@ fn standalone() -> BoxedStrategy<String> {
         ("commented", "# k = old"),
         ("commented", "; name: pulp_database"),
         ("commented", "#rem: x"),
+        ("commented", "# seeds:\u{a0}localhost:27017"),
+        ("commented", "# k =\u{2028}old"),
+        ("commented", "# name:\u{3000}\u{a0}pulp"),
+        ("commented", "# server_name:\u{f7a0}x"),
+        ("latin1", "# caf\u{f7e9}"),
+        ("latin1", "; \u{f7ff}"),
         ("rem", "rem a note"),
         ("rem", "REM: note"),
         ("rem", "rem = x"),
@@ -332,6 +359,18 @@ impl Case {
         }
         t
     }
+
+    /// The file: the text in UTF-8, but for the bytes that stand for themselves.
+    fn bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for c in self.text().chars() {
+            match u32::from(c).checked_sub(BYTE_BASE) {
+                Some(b @ 0x80..=0xff) => out.push(b as u8),
+                _ => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+            }
+        }
+        out
+    }
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -349,7 +388,8 @@ fn case() -> impl Strategy<Value = Case> {
         });
     (
         crlf,
-        prop::bool::weighted(0.9),
+        // Without one, a CRLF file's last line reads differently once a line follows it.
+        prop::bool::weighted(0.75),
         prop::collection::vec(standalone(), 0..2),
         prop::collection::vec(section(), 1..4),
         env,
@@ -502,7 +542,10 @@ impl Read {
 // The property
 
 fn show_case(c: &Case) -> String {
-    let mut out = String::from("server.conf (one line per line, as Rust string literals):\n");
+    let mut out = String::from(
+        "server.conf (one line per line, as Rust string literals; \\u{f780}..\\u{f7ff} are the \
+         bytes 0x80..0xff):\n",
+    );
     for (i, l) in c.lines.iter().enumerate() {
         out.push_str(&format!("  {:>3} {l:?}\n", i + 1));
     }
@@ -520,7 +563,7 @@ fn show_case(c: &Case) -> String {
 
 fn check(case: &Case, judge: &mut Judge, dir: &Path) -> Result<(), TestCaseError> {
     let path = dir.join("server.conf");
-    let text = case.text();
+    let text = case.bytes();
     std::fs::write(&path, &text).unwrap();
     let before = judge.read(&path);
     let Ok(sections_before) = &before.parsed else {
@@ -551,7 +594,15 @@ fn check(case: &Case, judge: &mut Judge, dir: &Path) -> Result<(), TestCaseError
         return fail("pulp-init panicked (exit 101)".into());
     }
     if code != 0 {
-        if after_bytes != text.as_bytes() {
+        if code == 70 {
+            return fail("exit 70 (internal error)".into());
+        }
+        if code == 64 && stderr.contains("would read the written line differently") {
+            return fail(
+                "exit 64: a value pulp-init failed to write so that Pulp reads it back".into(),
+            );
+        }
+        if after_bytes != text {
             return fail(format!("exit {code}, yet the file changed"));
         }
         if code == 78 && before.fully_readable() {

@@ -188,6 +188,113 @@ fn file_variables_must_be_small_regular_files() {
     );
 }
 
+/// A secret saved by a Windows editor starts with a UTF-8 byte order mark; Pulp must not
+/// get it as the first character of the password.
+#[test]
+fn a_file_value_loses_its_byte_order_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("server.conf");
+    fs::write(&conf, "[database]\n").unwrap();
+    let secret = dir.path().join("password");
+    fs::write(&secret, "\u{feff}s3cret\r\n").unwrap();
+    let out = config(
+        &conf,
+        &[("PULP__DATABASE__PASSWORD_FILE", secret.to_str().unwrap())],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        fs::read_to_string(&conf).unwrap(),
+        "[database]\npassword: s3cret\n"
+    );
+}
+
+/// pulp-init is PID 1 in every container: a temp file named after the pid, left by a write
+/// that SIGTERM (or SIGKILL) cut short, made the next start fail with 73 ("File exists").
+#[test]
+fn a_temp_file_left_by_an_interrupted_write_never_blocks_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("server.conf");
+    fs::write(&conf, "[database]\n").unwrap();
+    let ours = dir.path().join(".server.conf.pulp-init.1.tmp");
+    fs::write(&ours, "[database]\nseeds: half-writ").unwrap();
+    // One that is not ours (another user's) is left alone, and does not block either.
+    let foreign = dir.path().join(".server.conf.pulp-init.2.tmp");
+    fs::write(&foreign, "x").unwrap();
+    std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)).unwrap();
+    for host in ["db1", "db2"] {
+        let out = common::as_pid1(&["config", "--conf", conf.to_str().unwrap()])
+            .env("DB_SERVICE_HOST", host)
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{log}");
+        assert_eq!(
+            fs::read_to_string(&conf).unwrap(),
+            format!("[database]\nseeds: {host}:27017\n")
+        );
+    }
+    assert!(!ours.exists(), "the stale temp file is still there");
+    assert!(foreign.exists(), "another user's file was removed");
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+}
+
+/// A stop signal while server.conf is being written ends pulp-init once the write is
+/// done: no temp file is left behind, and the file is either the old or the new one.
+#[test]
+fn a_stop_signal_during_the_write_leaves_a_whole_file_and_no_temp_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("server.conf");
+    // Large enough that writing and fsyncing the temp file takes a while.
+    let old = format!(
+        "[server]\n{}",
+        "# a long comment line, many times over, so that the write takes some time\n"
+            .repeat(60_000)
+    );
+    let mut interrupted = 0;
+    for round in 0..3 {
+        fs::write(&conf, &old).unwrap();
+        let mut cmd = pulp_init(&["config", "--conf", conf.to_str().unwrap()]);
+        cmd.env("PULP_SERVER_NAME", format!("srv{round}"));
+        let mut running = common::Running::spawn(cmd);
+        let pid = running.child.id() as i32;
+        let until = Instant::now() + Duration::from_secs(30);
+        let temp_exists = || {
+            fs::read_dir(dir.path())
+                .unwrap()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().contains(".pulp-init."))
+        };
+        while !temp_exists() && running.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < until, "no temp file appeared");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        let (code, _, _, log) = running.finish(Duration::from_secs(30));
+        if code == Some(143) {
+            interrupted += 1;
+        }
+        let left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "server.conf")
+            .collect();
+        assert!(
+            left.is_empty(),
+            "round {round}: left behind: {left:?}\n{log}"
+        );
+        let now = fs::read_to_string(&conf).unwrap();
+        let line = format!("server_name: srv{round}\n");
+        assert!(
+            now == old || (now.contains(&line) && now.replacen(&line, "", 1) == old),
+            "round {round}: server.conf is neither the old nor the new text\n{log}"
+        );
+    }
+    assert!(interrupted > 0, "the signal never came during the write");
+}
+
 #[test]
 fn a_stop_signal_while_waiting_for_the_lock_ends_config_at_once() {
     // Another writer holds server.conf's lock; `docker stop` must not wait for it.

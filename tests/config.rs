@@ -441,11 +441,96 @@ fn missing_or_unparseable_conf_exits_78() {
         assert!(out.stderr.contains("line "), "{}", out.stderr);
         assert_eq!(fs::read_to_string(&s.path).unwrap(), bad);
     }
-    let s = scratch("");
-    fs::write(&s.path, b"[database]\nname: caf\xe9\n").unwrap();
-    let out = config(&s.path, &[("DB_SERVICE_HOST", "db")]);
-    assert_eq!(out.code, Some(78));
-    assert!(out.stderr.contains("UTF-8"));
+}
+
+/// Files Python 2 reads (it reads bytes) that pulp-init once refused: a no-break space
+/// (U+00A0, U+2028) after a commented default's separator (64), bytes that are not UTF-8
+/// (78), a CRLF file whose last line, without a line end, holds a value starting with `;`
+/// (70). Each is edited: every original line is still there, byte for byte and in order,
+/// and Python 2 reads the new values and every other value as before.
+#[test]
+fn files_python2_reads_as_bytes_are_edited_not_refused() {
+    let Some(python) = common::python2() else {
+        println!("SKIPPED: no Python 2.7 to judge files that are not UTF-8");
+        return;
+    };
+    let db = ("DB_SERVICE_HOST", "db.example");
+    let name = ("PULP_SERVER_NAME", "pulp.example");
+    type Vars<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(&[u8], Vars); 7] = [
+        (b"[database]\n# seeds:\xc2\xa0localhost:27017\n", &[db]),
+        (
+            b"[database]\n# seeds:\xe2\x80\xa8localhost:27017\n# name: pulp\n",
+            &[db],
+        ),
+        (
+            b"[server]\n# caf\xe9: \xe9t\xe9\nserver_name: h\xf4te\n[database]\nname: x\n",
+            &[db],
+        ),
+        (
+            b"[server]\r\nserver_name: h\xf4te\xff\r\n# \x85\xa0\r\n",
+            &[name, db],
+        ),
+        (
+            b"[server]\nserver_name: ;x\r\n[database]\r\nname: ;x",
+            &[db],
+        ),
+        (b"[a]\r\nk: ;x", &[("PULP__A__J", "v")]),
+        (b"[a]\r\nk: ;x", &[("PULP__B__J", "v")]),
+    ];
+    let judge = |path: &Path| -> serde_json::Value {
+        let out = Command::new(&python)
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/read_conf2.py"))
+            .arg(path)
+            .output()
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["ok"], true, "Python 2 cannot read {path:?}: {json}");
+        json["sections"].clone()
+    };
+    let intended = |env: &[(&str, &str)]| -> Vec<(&str, &str, String)> {
+        env.iter()
+            .map(|&(var, value)| match var {
+                "DB_SERVICE_HOST" => ("database", "seeds", format!("{value}:27017")),
+                "PULP_SERVER_NAME" => ("server", "server_name", value.to_string()),
+                "PULP__A__J" => ("a", "j", value.to_string()),
+                "PULP__B__J" => ("b", "j", value.to_string()),
+                _ => unreachable!("{var}"),
+            })
+            .collect()
+    };
+    for (text, env) in cases {
+        let s = scratch("");
+        fs::write(&s.path, text).unwrap();
+        let mut before = judge(&s.path);
+        let out = config(&s.path, env);
+        let shown = String::from_utf8_lossy(text);
+        assert_eq!(out.code, Some(0), "{shown:?}: {}", out.stderr);
+        let new = fs::read(&s.path).unwrap();
+        let mut new_lines = new.split(|&b| b == b'\n');
+        let edited = |line: &[u8]| {
+            intended(env)
+                .iter()
+                .any(|(_, k, _)| line.starts_with(k.as_bytes()))
+        };
+        for line in text.split(|&b| b == b'\n').filter(|l| !edited(l)) {
+            assert!(
+                new_lines.any(|l| l == line),
+                "{shown:?}: line {:?} lost or changed: {:?}",
+                String::from_utf8_lossy(line),
+                String::from_utf8_lossy(&new)
+            );
+        }
+        let after = judge(&s.path);
+        for (section, key, value) in intended(env) {
+            assert_eq!(after[section][key]["value"], value, "{shown:?}");
+            before[section][key] = after[section][key].clone();
+        }
+        assert_eq!(
+            before, after,
+            "{shown:?}: a value not edited reads differently"
+        );
+    }
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Format-preserving edits: change only the lines a key needs, verify the result reads
 //! back as intended, and leave every other byte as it was.
 
-use super::parse::{is_comment, is_space, parse, Kind, Line, ParseError, Parsed};
+use super::parse::{is_comment, is_space, parse, strip, Kind, Line, ParseError, Parsed};
 use std::collections::BTreeMap;
 
 /// One `[section] key = value` the environment asks for. `value` is the value Pulp must
@@ -51,7 +51,7 @@ pub fn apply(text: &str, edits: &[Edit]) -> Result<(String, Vec<Change>), EditEr
     let mut changes = Vec::new();
     for (n, edit) in edits.iter().enumerate() {
         let raw = escape(&edit.value);
-        let key = edit.key.to_lowercase();
+        let key = edit.key.to_ascii_lowercase();
         let old = before.get(&(edit.section.clone(), key.clone())).cloned();
         if old.as_deref() == Some(raw.as_str()) || (old.is_none() && edit.only_if_present) {
             continue;
@@ -156,10 +156,10 @@ fn set_key(lines: &mut Vec<Line>, parsed: &Parsed, section: &str, key: &str, raw
     if headers.is_empty() {
         if let Some(last) = lines.last_mut() {
             if last.ending.is_empty() {
-                last.ending = eol.clone();
+                last.ending = ending_after(last, &eol);
             }
         }
-        if lines.last().is_some_and(|l| !l.text.trim().is_empty()) {
+        if lines.last().is_some_and(|l| !strip(&l.text).is_empty()) {
             lines.push(new_line(String::new(), &eol));
         }
         lines.push(new_line(format!("[{section}]"), &eol));
@@ -206,10 +206,25 @@ fn key_line(key: &str, sep: &str, raw: &str) -> String {
 
 fn fix_missing_ending(lines: &mut [Line], i: usize, eol: &str) {
     if lines[i].ending.is_empty() {
-        lines[i].ending = eol.to_string();
+        lines[i].ending = ending_after(&lines[i], eol);
         if let Some(last) = lines.last_mut() {
             last.ending.clear();
         }
+    }
+}
+
+/// The line end a file's last line (which has none) gets when a line follows it: the
+/// file's own, except where `\r\n` would change its value. `k: ;x` without a line end
+/// reads `;x`; followed by `\r\n`, Python 2 sees `;x\r`, where the first `;` follows white
+/// space (the value's last character) and starts a comment. Such a line gets `\n`.
+fn ending_after(line: &Line, eol: &str) -> String {
+    match line.kind {
+        Kind::Key {
+            value_start,
+            value_end,
+            ..
+        } if eol == "\r\n" && line.text[value_start..value_end].starts_with(';') => "\n".into(),
+        _ => eol.to_string(),
     }
 }
 
@@ -299,22 +314,28 @@ fn commented_default(text: &str, key: &str) -> Option<String> {
     if !is_comment(text) {
         return None;
     }
-    let body = text
-        .trim_start()
-        .trim_start_matches(['#', ';'])
-        .trim_start();
+    let body = comment_body(text);
     let sep = body.find([':', '='])?;
-    let name = &body[..sep];
-    if name.trim_end().to_lowercase() != key || name.trim_end().contains(char::is_whitespace) {
+    let name = body[..sep].trim_end_matches(is_space);
+    if name.to_ascii_lowercase() != key || name.contains(is_space) {
         return None;
     }
+    // Only ASCII white space is kept as the separator's spacing: Python 2 would read a
+    // no-break space (U+00A0, U+2028: bytes that are not white space to it) as value text.
     let after = &body[sep + 1..];
-    let spaces = after.len() - after.trim_start().len();
+    let spaces = after.len() - after.trim_start_matches(is_space).len();
     let mut prefix = body[..sep + 1 + spaces].to_string();
     if spaces == 0 {
         prefix.push(' ');
     }
     Some(prefix)
+}
+
+/// A comment line without its `#`/`;` marks and the white space around them.
+fn comment_body(text: &str) -> &str {
+    text.trim_start_matches(is_space)
+        .trim_start_matches(['#', ';'])
+        .trim_start_matches(is_space)
 }
 
 /// An unindented key line inserted after line `i` must not capture the indented line
@@ -323,7 +344,7 @@ fn safe_to_insert_after(parsed: &Parsed, i: usize) -> bool {
     parsed.lines[i + 1..]
         .iter()
         .find(|l| !matches!(l.kind, Kind::Blank | Kind::Comment))
-        .is_none_or(|l| !l.text.starts_with(char::is_whitespace))
+        .is_none_or(|l| !l.text.starts_with(is_space))
 }
 
 /// The separator most keys of this file use, `: ` when there is none to follow.
@@ -331,18 +352,15 @@ fn file_separator(parsed: &Parsed) -> &'static str {
     let mut counts = [0usize; 3];
     for l in &parsed.lines {
         let body = match &l.kind {
-            Kind::Key { .. } => l.text.trim_start(),
-            Kind::Comment => l
-                .text
-                .trim_start()
-                .trim_start_matches(['#', ';'])
-                .trim_start(),
+            Kind::Key { .. } => l.text.trim_start_matches(is_space),
+            Kind::Comment => comment_body(&l.text),
             _ => continue,
         };
         let Some(sep) = body.find([':', '=']) else {
             continue;
         };
-        if body[..sep].trim().contains(char::is_whitespace) || body[..sep].trim().is_empty() {
+        let name = strip(&body[..sep]);
+        if name.contains(is_space) || name.is_empty() {
             continue;
         }
         let style = if body.as_bytes()[sep] == b':' {
@@ -363,6 +381,7 @@ fn file_separator(parsed: &Parsed) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use super::super::parse::from_utf8;
     use super::*;
 
     fn edit(section: &str, key: &str, value: &str) -> Edit {
@@ -407,6 +426,29 @@ mod tests {
     #[test]
     fn empty_value_gets_a_space() {
         assert_eq!(apply_one("[a]\nk:\n", "a", "k", "v"), "[a]\nk: v\n");
+    }
+
+    #[test]
+    fn a_no_break_space_after_a_commented_defaults_separator_is_not_copied() {
+        // U+00A0 and U+2028 are bytes that are not white space to Python 2: copied into the
+        // new line they would become part of the value.
+        for space in ["\u{a0}", "\u{2028}"] {
+            let text = from_utf8(&format!("[database]\n# seeds:{space}localhost:27017\n"));
+            let out = apply_one(&text, "database", "seeds", "db:27017");
+            assert_eq!(out, format!("{text}seeds: db:27017\n"));
+        }
+    }
+
+    #[test]
+    fn a_last_line_starting_with_a_semicolon_keeps_its_value_in_a_crlf_file() {
+        // `k: ;x` without a line end reads `;x`; with `\r\n` after it, it would read empty.
+        for (section, added) in [("a", "j: v"), ("b", "\r\n[b]\r\nj: v\r\n")] {
+            let out = apply_one("[a]\r\nk: ;x", section, "j", "v");
+            assert_eq!(out, format!("[a]\r\nk: ;x\n{added}"));
+            let p = parse(&out).unwrap();
+            assert_eq!(p.get("a", "k").as_deref(), Some(";x"));
+            assert_eq!(p.get(section, "j").as_deref(), Some("v"));
+        }
     }
 
     #[test]

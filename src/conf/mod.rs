@@ -19,15 +19,18 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub struct Plan {
     pub path: PathBuf,
-    pub old: String,
-    pub new: String,
+    /// The file as read and as it will be written, one `char` per byte ([`parse::from_bytes`]).
+    old: String,
+    new: String,
+    /// What changed, in UTF-8 for the log.
     pub changes: Vec<Change>,
     secret_keys: Vec<(String, String)>,
     _lock: File,
 }
 
-/// Reads server.conf as Pulp would: missing, unreadable, not a regular file, not UTF-8
-/// or not parseable is an error (exit 78).
+/// Reads server.conf as Pulp would: missing, unreadable or not a regular file is an
+/// error (exit 78). The text holds one `char` per byte of the file ([`parse::from_bytes`]):
+/// Python 2 reads bytes, and so a file that is not UTF-8 (a Latin-1 comment) is fine.
 pub fn load(path: &Path) -> Result<String> {
     let (_, text) = open_and_read(path, false)?;
     Ok(text)
@@ -90,13 +93,7 @@ fn open_and_read(path: &Path, lock: bool) -> Result<(File, String)> {
         (&file)
             .read_to_end(&mut bytes)
             .map_err(|e| err(format!("cannot read: {e}")))?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            err(format!(
-                "not valid UTF-8 (byte {}); Pulp cannot read it either",
-                e.utf8_error().valid_up_to()
-            ))
-        })?;
-        return Ok((file, text));
+        return Ok((file, parse::from_bytes(&bytes)));
     }
 }
 
@@ -124,7 +121,15 @@ pub fn file_kind(t: &std::fs::FileType) -> &'static str {
 /// until the plan is dropped, so `commit` writes over exactly the text that was read.
 pub fn plan(path: &Path, edits: &[Edit]) -> Result<Plan> {
     let (lock, old) = open_and_read(path, true)?;
-    let (new, changes) = edit::apply(&old, edits).map_err(|e| match e {
+    // The edits' UTF-8 in the file's one-char-per-byte form, and back for the log.
+    let as_file = |e: &Edit| Edit {
+        section: parse::from_utf8(&e.section),
+        key: parse::from_utf8(&e.key),
+        value: parse::from_utf8(&e.value),
+        ..e.clone()
+    };
+    let file_edits: Vec<Edit> = edits.iter().map(as_file).collect();
+    let (new, changes) = edit::apply(&old, &file_edits).map_err(|e| match e {
         edit::EditError::Parse(p) => Error::ConfRead {
             path: path.to_path_buf(),
             problem: format!(
@@ -142,12 +147,23 @@ pub fn plan(path: &Path, edits: &[Edit]) -> Result<Plan> {
                 ),
             )
         }
-        edit::EditError::Verify(msg) => Error::Internal(format!("{}: {msg}", path.display())),
+        edit::EditError::Verify(msg) => {
+            Error::Internal(format!("{}: {}", path.display(), parse::shown(&msg)))
+        }
     })?;
+    let changes = changes
+        .into_iter()
+        .map(|c| Change {
+            section: parse::shown(&c.section),
+            key: parse::shown(&c.key),
+            old: c.old.as_deref().map(parse::shown),
+            new: parse::shown(&c.new),
+        })
+        .collect();
     let secret_keys = edits
         .iter()
         .filter(|e| e.secret)
-        .map(|e| (e.section.clone(), e.key.to_lowercase()))
+        .map(|e| (e.section.clone(), e.key.to_ascii_lowercase()))
         .collect();
     Ok(Plan {
         path: path.to_path_buf(),
@@ -161,7 +177,7 @@ pub fn plan(path: &Path, edits: &[Edit]) -> Result<Plan> {
 
 impl Plan {
     fn is_secret(&self, key: &str) -> bool {
-        let key = key.to_lowercase();
+        let key = key.to_ascii_lowercase();
         is_secret_key(&key) || self.secret_keys.iter().any(|(_, k)| *k == key)
     }
 
@@ -179,7 +195,7 @@ impl Plan {
         if self.new == self.old {
             return Ok(None);
         }
-        write::write(&self.path, self.new.as_bytes())
+        write::write(&self.path, &parse::to_bytes(&self.new))
             .map(Some)
             .map_err(|source| Error::ConfWrite {
                 path: self.path.clone(),
@@ -190,7 +206,8 @@ impl Plan {
     /// A unified diff of the change, with secrets redacted.
     pub fn diff(&self) -> String {
         let name = self.path.display().to_string();
-        let text = similar::TextDiff::from_lines(&self.old, &self.new)
+        let (old, new) = (parse::shown(&self.old), parse::shown(&self.new));
+        let text = similar::TextDiff::from_lines(&old, &new)
             .unified_diff()
             .context_radius(3)
             .header(&name, &name)
@@ -231,6 +248,7 @@ impl Plan {
 #[derive(Debug, Clone)]
 pub struct Values {
     path: PathBuf,
+    /// Names and raw values, one `char` per byte of the file ([`parse::from_bytes`]).
     raw: std::collections::BTreeMap<(String, String), String>,
 }
 
@@ -254,7 +272,9 @@ impl Values {
     pub fn from_text(text: &str) -> Values {
         Values {
             path: PathBuf::from("server.conf"),
-            raw: parse::parse(text).map(|p| p.values()).unwrap_or_default(),
+            raw: parse::parse(&parse::from_utf8(text))
+                .map(|p| p.values())
+                .unwrap_or_default(),
         }
     }
 
@@ -269,12 +289,17 @@ impl Values {
         }
     }
 
-    /// A value as Pulp gets it (`%%` and `%(name)s` interpolated); None when unset.
+    /// A value as Pulp gets it (`%%` and `%(name)s` interpolated); None when unset. A value
+    /// whose bytes are not UTF-8 is an error here, where it is used (the file itself may
+    /// hold such bytes).
     pub fn get(&self, section: &str, key: &str) -> Result<Option<String>> {
-        let Some(raw) = self.lookup(section, key) else {
+        let Some(raw) = self.lookup(&parse::from_utf8(section), &parse::from_utf8(key)) else {
             return Ok(None);
         };
-        self.interpolate(section, key, raw, 0).map(Some)
+        let value = self.interpolate(section, key, raw, 0)?;
+        String::from_utf8(parse::to_bytes(&value))
+            .map(Some)
+            .map_err(|_| self.bad(section, key, "the value is not valid UTF-8"))
     }
 
     /// Unset or empty both mean "not given" to Pulp's `config.get(...)` users.
@@ -312,8 +337,10 @@ impl Values {
         }
     }
 
+    /// `section` and `key` in the file's form; keys are matched as Python 2 does, with
+    /// ASCII letters case-folded.
     fn lookup(&self, section: &str, key: &str) -> Option<&String> {
-        let key = key.to_lowercase();
+        let key = key.to_ascii_lowercase();
         self.raw
             .get(&(section.to_string(), key.clone()))
             .or_else(|| self.raw.get(&("DEFAULT".to_string(), key)))
@@ -334,7 +361,11 @@ impl Values {
             } else if let Some((name, r)) = rest.strip_prefix("%(").and_then(|r| r.split_once(")s"))
             {
                 let value = self.lookup(section, name).ok_or_else(|| {
-                    self.bad(section, key, format!("refers to unknown %({name})s"))
+                    self.bad(
+                        section,
+                        key,
+                        format!("refers to unknown %({})s", parse::shown(name)),
+                    )
                 })?;
                 out.push_str(&self.interpolate(section, name, value, depth + 1)?);
                 rest = r;
@@ -379,5 +410,17 @@ pub(crate) mod tests {
         assert!(v.get_bool("a", "b", false).unwrap());
         assert!(v.get_bool("a", "missing", true).unwrap());
         assert_eq!(v.get("a", "bad").unwrap_err().exit_code(), 78);
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_is_read_and_only_such_a_value_is_refused_when_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.conf");
+        std::fs::write(&path, b"[a]\n# caf\xe9\nk: v\xc3\xa9\nbad: caf\xe9\n").unwrap();
+        let v = read_values(&path).unwrap();
+        assert_eq!(v.get("a", "k").unwrap().unwrap(), "v\u{e9}");
+        let err = v.get("a", "bad").unwrap_err();
+        assert_eq!(err.exit_code(), 78);
+        assert!(err.to_string().contains("[a] bad: "), "{err}");
     }
 }

@@ -11,6 +11,11 @@
 //!   precedes it (at the value's start: when the value's last character is white space);
 //! - a value written `""` reads as empty;
 //! - "white space" is ASCII only (space, tab, CR, LF, VT, FF): Python 2 reads bytes.
+//!
+//! Python 2 reads the file as bytes, whatever their encoding (a Latin-1 comment is fine to
+//! it), so this model does too: the text it works on holds one `char` per byte of the file
+//! ([`from_bytes`], Latin-1 decoding, lossless both ways with [`to_bytes`]). Every rule
+//! above looks at ASCII only, so it reads such text exactly as Python 2 reads the bytes.
 
 use std::collections::BTreeMap;
 
@@ -55,6 +60,36 @@ pub struct Parsed {
 pub struct ParseError {
     pub line: usize,
     pub problem: String,
+}
+
+/// The file's bytes as text with one `char` per byte (U+0000..=U+00FF), the form
+/// [`parse`] and the editor work on.
+pub fn from_bytes(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}
+
+/// The bytes of text made by [`from_bytes`] (or of ASCII text). A `char` above U+00FF
+/// cannot come from a file; it is written as its UTF-8 bytes.
+pub fn to_bytes(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    for c in text.chars() {
+        match u8::try_from(c) {
+            Ok(b) => out.push(b),
+            Err(_) => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    out
+}
+
+/// Text made by [`from_bytes`], for a log line or a diff: its bytes read as UTF-8 (a
+/// byte that is not UTF-8 shows as U+FFFD).
+pub fn shown(text: &str) -> String {
+    String::from_utf8_lossy(&to_bytes(text)).into_owned()
+}
+
+/// UTF-8 text (from the environment) in the one-`char`-per-byte form of [`from_bytes`].
+pub fn from_utf8(text: &str) -> String {
+    from_bytes(text.as_bytes())
 }
 
 /// Python 2's `str.isspace` for one character: ASCII white space only.
@@ -294,6 +329,20 @@ mod tests {
         assert_eq!(get("[a]\nk: v\u{a0}\n", "a", "k").unwrap(), "v\u{a0}");
         assert_eq!(get("[a]\nk: v\x0b\n", "a", "k").unwrap(), "v");
         assert_eq!(get("[a]\nK\u{c9}Y: v\n", "a", "k\u{c9}y").unwrap(), "v");
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_read_as_python2_reads_them() {
+        // Python 2 reads bytes: a Latin-1 comment or value is fine, and 0x85 (NEL) and
+        // 0xA0 (no-break space in Latin-1) are not white space to it.
+        let text = from_bytes(b"[a]\n# caf\xe9\nk: \xe9t\xe9\x85\xa0\nK\xc9: v\n");
+        let p = parse(&text).unwrap();
+        assert_eq!(to_bytes(&p.get("a", "k").unwrap()), b"\xe9t\xe9\x85\xa0");
+        assert_eq!(p.get("a", &from_bytes(b"k\xc9")).unwrap(), "v");
+        for bytes in [&b"\x80\xff\r\n\xc3\xa9"[..], "é\u{2028}".as_bytes()] {
+            assert_eq!(to_bytes(&from_bytes(bytes)), bytes);
+        }
+        assert_eq!(shown(&from_utf8("é\u{a0}")), "é\u{a0}");
     }
 
     #[test]

@@ -6,6 +6,12 @@
 //! cannot be renamed over (EBUSY), and a file whose owner we cannot give to a new file
 //! would change owner; both are rewritten in place, from a temp copy that is complete and
 //! fsynced first, so a crash leaves the full new text next to the file.
+//!
+//! Temp files get a random name, created with `O_EXCL`: pulp-init is PID 1 in every
+//! container, so a name made of the pid is the same at every start, and one left by a
+//! killed write (or planted) would make every later write fail. A rename temp file left
+//! over is removed by the next write (the caller holds server.conf's lock, so no other
+//! pulp-init is writing one); a copy kept for an in-place write is left for the admin.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -58,10 +64,14 @@ pub fn write_with(
         return in_place(&target, contents, InPlaceReason::MountPoint);
     }
     let dir = target.parent().unwrap_or(Path::new("/"));
-    let tmp = temp_path(dir, &target);
+    remove_stale_temps(dir, &target);
+    let mut tmp = None;
     let result = (|| {
-        let mut f = match create_temp(&tmp, meta.mode()) {
-            Ok(f) => f,
+        let mut f = match create_temp(dir, &target, TEMP, meta.mode()) {
+            Ok((path, f)) => {
+                tmp = Some(path);
+                f
+            }
             // A writable file in a directory we may not write (an image's /etc/pulp under
             // OpenShift's arbitrary uid): it can only be rewritten in place.
             Err(e)
@@ -81,46 +91,118 @@ pub fn write_with(
         f.write_all(contents)?;
         f.sync_all()?;
         before_rename()?;
-        fs::rename(&tmp, &target)?;
+        if let Some(path) = &tmp {
+            fs::rename(path, &target)?;
+        }
         Ok(None)
     })();
+    let remove_tmp = || {
+        if let Some(path) = &tmp {
+            let _ = fs::remove_file(path);
+        }
+    };
     match result {
         Ok(None) => {
             File::open(dir)?.sync_all()?;
             Ok(Method::Renamed)
         }
         Ok(Some(reason)) => {
-            let _ = fs::remove_file(&tmp);
+            remove_tmp();
             in_place(&target, contents, reason)
         }
         Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-            let _ = fs::remove_file(&tmp);
+            remove_tmp();
             in_place(&target, contents, InPlaceReason::MountPoint)
         }
         Err(e) => {
-            let _ = fs::remove_file(&tmp);
+            remove_tmp();
             Err(e)
         }
     }
 }
 
-fn temp_path(dir: &Path, target: &Path) -> PathBuf {
+/// The suffix of a temp file renamed over server.conf, and of the copy an in-place write
+/// keeps until it is done.
+const TEMP: &str = "tmp";
+const COPY: &str = "new";
+
+/// `.NAME.pulp-init.` for server.conf's NAME: what every temp file's name starts with.
+fn temp_prefix(target: &Path) -> String {
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    dir.join(format!(".{name}.pulp-init.{}.tmp", std::process::id()))
+    format!(".{name}.pulp-init.")
 }
 
-fn create_temp(path: &Path, mode: u32) -> io::Result<File> {
-    let f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    // Set after creation: the mode given to open() is masked by the umask.
-    f.set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
-    Ok(f)
+/// Creates `.NAME.pulp-init.RANDOM.SUFFIX` in `dir`, with `O_EXCL`; a name already taken
+/// is passed over.
+fn create_temp(dir: &Path, target: &Path, suffix: &str, mode: u32) -> io::Result<(PathBuf, File)> {
+    use ring::rand::SecureRandom;
+    let random = ring::rand::SystemRandom::new();
+    for _ in 0..16 {
+        let mut bytes = [0u8; 8];
+        random
+            .fill(&mut bytes)
+            .map_err(|_| io::Error::other("no random bytes for a temp file name"))?;
+        let path = dir.join(format!(
+            "{}{:016x}.{suffix}",
+            temp_prefix(target),
+            u64::from_ne_bytes(bytes)
+        ));
+        let f = match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        };
+        // Set after creation: the mode given to open() is masked by the umask.
+        if let Err(e) = f.set_permissions(fs::Permissions::from_mode(mode & 0o7777)) {
+            let _ = fs::remove_file(&path);
+            return Err(e);
+        }
+        return Ok((path, f));
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        "16 random temp file names were all taken",
+    ))
+}
+
+/// Removes the rename temp files an interrupted write left in `dir` (also those named
+/// after the pid by earlier versions): regular files of ours, never followed if links.
+fn remove_stale_temps(dir: &Path, target: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = temp_prefix(target);
+    let euid = crate::sys::geteuid();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        let Some(middle) = name
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(&format!(".{TEMP}")))
+        else {
+            continue;
+        };
+        if middle.is_empty() || !middle.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
+        let path = entry.path();
+        // symlink_metadata: a link is not followed (and not a file of ours).
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.uid() == euid)
+            && fs::remove_file(&path).is_ok()
+        {
+            log::info!("removed {}, left by an interrupted write", path.display());
+        }
+    }
 }
 
 fn fchown(f: &File, uid: u32, gid: u32) -> io::Result<()> {
@@ -160,8 +242,7 @@ fn overwrite(file: &File, contents: &[u8]) -> io::Result<()> {
 fn keep_copy(target: &Path, contents: &[u8]) -> Option<PathBuf> {
     let dir = target.parent().unwrap_or(Path::new("/"));
     for dir in [dir, &std::env::temp_dir()] {
-        let path = temp_path(dir, target);
-        let Ok(mut f) = create_temp(&path, 0o600) else {
+        let Ok((path, mut f)) = create_temp(dir, target, COPY, 0o600) else {
             continue;
         };
         if f.write_all(contents).and_then(|()| f.sync_all()).is_ok() {
@@ -231,6 +312,41 @@ mod tests {
         assert_eq!(fs::read_to_string(&path).unwrap(), "y");
         let mode = fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o7777, 0o640);
+    }
+
+    #[test]
+    fn only_rename_temp_files_of_ours_left_by_an_interrupted_write_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let path = d.join("server.conf");
+        fs::write(&path, "x").unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        fs::write(&victim, "keep").unwrap();
+        let stale = [
+            ".server.conf.pulp-init.1.tmp",
+            ".server.conf.pulp-init.0123abcd.tmp",
+        ];
+        let kept = [
+            ".server.conf.pulp-init.0123abcd.new", // an in-place write's copy: for the admin
+            ".server.conf.pulp-init.x.tmp",
+            ".other.conf.pulp-init.1.tmp",
+            ".server.conf.pulp-init.2.tmp", // a symlink, below
+        ];
+        for name in stale.iter().chain(&kept[..3]) {
+            fs::write(d.join(name), "old").unwrap();
+        }
+        std::os::unix::fs::symlink(&victim, d.join(kept[3])).unwrap();
+        assert_eq!(write(&path, b"y").unwrap(), Method::Renamed);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "y");
+        for name in stale {
+            assert!(!d.join(name).exists(), "{name}");
+        }
+        for name in kept {
+            assert!(d.join(name).symlink_metadata().is_ok(), "{name}");
+        }
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
+        assert_eq!(fs::read_dir(d).unwrap().count(), 1 + kept.len());
     }
 
     #[test]

@@ -90,6 +90,14 @@ impl Env {
             }
             let text = read_file(Path::new(&path))
                 .map_err(|e| Error::env(&var, format!("cannot read {path}: {e}")))?;
+            // Windows editors start a UTF-8 file with a byte order mark: not part of the value.
+            let text = match text.strip_prefix('\u{feff}') {
+                Some(rest) => {
+                    log::debug!("{var}: the byte order mark at the start of {path} is not part of the value");
+                    rest.to_string()
+                }
+                None => text,
+            };
             // Secret files usually end with one newline that is not part of the value.
             let text = text
                 .strip_suffix('\n')

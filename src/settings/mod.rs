@@ -274,6 +274,21 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_file_value_loses_a_leading_byte_order_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("v");
+        for (text, want) in [
+            ("\u{feff}s3cret\r\n", "s3cret"),
+            ("\u{feff}\u{feff}x", "\u{feff}x"),
+            ("x\u{feff}", "x\u{feff}"),
+        ] {
+            std::fs::write(&f, text).unwrap();
+            let e = edits(&[("PULP__A__K_FILE", f.to_str().unwrap())]).unwrap();
+            assert_eq!(value(&e, "a", "k").unwrap(), want);
+        }
+    }
+
     fn rejected(pairs: &[(&str, &str)], var: &str) -> String {
         match edits(pairs) {
             Err(e @ Error::Env { .. }) => {
