@@ -364,6 +364,59 @@ fn secrets_never_reach_a_log_line_or_a_diff() {
     assert_eq!(read["database"]["password"], "FileSecret-7731");
 }
 
+/// Issue 15: a kombu failover list showed its second password, and a password with a raw
+/// '/', '#' or '?' was shown whole in the log and the diff, and in part by `check`.
+#[test]
+fn no_url_password_is_shown_failover_lists_and_raw_separators_included() {
+    let closed = common::free_port();
+    let urls = [
+        format!("amqp://u:FoLeadA1@127.0.0.1:{closed};amqp://u:FoLeadB2@127.0.0.2:{closed}//"),
+        format!("amqp://u:FoLeadA1@127.0.0.1:{closed},amqp://u:FoLeadB2@127.0.0.2:{closed}//"),
+        format!("amqp://u:PwLead3/PwTail3@127.0.0.1:{closed}//"),
+        format!("amqp://u:PwLead4#PwTail4@127.0.0.1:{closed}//"),
+        format!("amqp://u:PwLead5?PwTail5@127.0.0.1:{closed}//"),
+    ];
+    let secrets = [
+        "FoLeadA1", "FoLeadB2", "PwLead3", "PwTail3", "PwLead4", "PwTail4", "PwLead5", "PwTail5",
+    ];
+    for url in &urls {
+        let s = scratch(&format!(
+            "[database]\nseeds: 127.0.0.1:{closed}\n[tasks]\nbroker_url: qpid://localhost/\n"
+        ));
+        let env = [
+            ("PULP_INIT_LOG", "debug"),
+            ("PULP__TASKS__BROKER_URL", url.as_str()),
+        ];
+        let diff = run_with(&["config", "--diff", "--conf", s.arg()], &env);
+        assert_eq!(diff.code, Some(0), "{}", diff.stderr);
+        has(&diff.stdout, "+broker_url: amqp://u:***@");
+        let logged = config(&s.path, &env);
+        assert_eq!(logged.code, Some(0), "{}", logged.stderr);
+        has(&logged.stderr, "set [tasks] broker_url = amqp://u:***@");
+        let mut check = common::pulp_init(&["check", "--conf", s.arg()]);
+        check.env("PULP_INIT_LOG", "debug");
+        let check = run(check);
+        // A kombu failover list (';') is probed (nothing listens: 69); kombu 4 does not
+        // split at ',' (78, unreadable port); a raw '/', '#' or '?' cuts the URL where
+        // Pulp's parser cuts it, which is refused (78) without quoting it.
+        if url.contains(';') {
+            assert_eq!(check.code, Some(69), "{}", check.stderr);
+            has(&check.stderr, "(and 1 failover URL)");
+        } else if url.contains(',') {
+            assert_eq!(check.code, Some(78), "{}", check.stderr);
+        } else {
+            assert_eq!(check.code, Some(78), "{}", check.stderr);
+            has(&check.stderr, "must be percent-encoded");
+        }
+        for out in [&diff, &logged, &check] {
+            let text = format!("{}{}", out.stdout, out.stderr);
+            for secret in secrets {
+                assert!(!text.contains(secret), "{secret} shown for {url}:\n{text}");
+            }
+        }
+    }
+}
+
 #[test]
 fn diff_writes_nothing() {
     let original = fixture("pulp-2.8.0.conf");
