@@ -417,6 +417,32 @@ fn no_url_password_is_shown_failover_lists_and_raw_separators_included() {
     }
 }
 
+/// Issue 15: a value continued on the next line (white space first) was shown raw in the
+/// diff's context: a URL's password, or the rest of a password.
+#[test]
+fn continued_values_in_a_diff_show_no_secret() {
+    let s = scratch(
+        "[tasks]\nbroker_url:\n  amqp://u:ContUrlPw-1@mq//\n[database]\npassword: ContHead-2\n  ContTail-3\nname: pulp_database\n",
+    );
+    let diff = run_with(
+        &["config", "--diff", "--conf", s.arg()],
+        &[
+            ("PULP__TASKS__WORKER_TIMEOUT", "45"),
+            ("PULP__DATABASE__NAME", "other"),
+        ],
+    );
+    assert_eq!(diff.code, Some(0), "{}", diff.stderr);
+    has(&diff.stdout, "   amqp://u:***@mq//");
+    has(&diff.stdout, "   <redacted>");
+    for secret in ["ContUrlPw-1", "ContHead-2", "ContTail-3"] {
+        assert!(
+            !diff.stdout.contains(secret) && !diff.stderr.contains(secret),
+            "{secret} shown:\n{}",
+            diff.stdout
+        );
+    }
+}
+
 #[test]
 fn diff_writes_nothing() {
     let original = fixture("pulp-2.8.0.conf");
