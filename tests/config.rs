@@ -443,6 +443,28 @@ fn continued_values_in_a_diff_show_no_secret() {
     }
 }
 
+/// Issue 15: credentials put in a host variable were quoted in the error
+/// (`"HostSecret@mq" is not a port number`).
+#[test]
+fn credentials_in_a_host_variable_are_refused_unquoted() {
+    let s = scratch("[tasks]\n");
+    for (var, value) in [
+        ("MSG_SERVICE_HOST", "user:HostSecret-1@mq"),
+        ("MSG_SERVICE_HOST", "amqp://user:HostSecret-1@mq//"),
+        ("DB_SERVICE_HOST", "user:HostSecret-1@db:27017"),
+        ("SERVICE_HOST", "mongodb://user:HostSecret-1@db"),
+    ] {
+        let out = config(&s.path, &[(var, value)]);
+        assert_eq!(out.code, Some(64), "{var}={value}: {}", out.stderr);
+        has(&out.stderr, "holds a URL or credentials");
+        assert!(
+            !out.stderr.contains("HostSecret") && !out.stdout.contains("HostSecret"),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
 #[test]
 fn diff_writes_nothing() {
     let original = fixture("pulp-2.8.0.conf");
