@@ -90,14 +90,17 @@ impl BrokerTarget {
     }
 
     /// As kombu connects: this URL, then each failover URL in turn; ready when one is.
-    /// Otherwise what this (the first) URL showed.
+    /// Otherwise what this (the first) URL showed. Each URL gets an equal share of the
+    /// attempt's time, so a first host that never answers cannot hide a live one.
     pub async fn attempt(&self, timeout: Duration) -> Seen {
-        let first = self.attempt_one(timeout).await;
+        let count = u32::try_from(self.alternates.len() + 1).unwrap_or(u32::MAX);
+        let share = (timeout / count).max(Duration::from_millis(1));
+        let first = self.attempt_within(share).await;
         if matches!(first, Seen::Ready(_)) {
             return first;
         }
         for (i, alt) in self.alternates.iter().enumerate() {
-            if let Seen::Ready(detail) = alt.attempt_one(timeout).await {
+            if let Seen::Ready(detail) = alt.attempt_within(share).await {
                 let sep = if detail.is_empty() { "" } else { "; " };
                 return Seen::Ready(format!(
                     "failover URL {} ({}:{}){sep}{detail}",
@@ -110,7 +113,15 @@ impl BrokerTarget {
         first
     }
 
-    async fn attempt_one(&self, _timeout: Duration) -> Seen {
+    async fn attempt_within(&self, timeout: Duration) -> Seen {
+        tokio::time::timeout(timeout, self.attempt_one())
+            .await
+            .unwrap_or_else(|_| {
+                Seen::TimedOut(format!("no answer within {}", crate::time::human(timeout)))
+            })
+    }
+
+    async fn attempt_one(&self) -> Seen {
         let stream = match net::connect(&self.host, self.port).await {
             Ok(s) => s,
             Err(seen) => return seen,
