@@ -246,8 +246,23 @@ fn a_malformed_newest_record_does_not_hide_an_older_good_one() {
         "pulp_init",
         r#"{"_id": "migrated:bad", "fingerprint": 5, "completed_at": {"$now": 60}}"#,
     ]);
+    // This image's own record, malformed: not taken as done, said once (the gate looks
+    // every 100 ms).
+    db.query_args(&[
+        "insert",
+        "pulp_init",
+        r#"{"_id": "migrated:fp-new", "fingerprint": "fp-new"}"#,
+    ]);
     let out = run(worker(&db, "fp-new", &["--migrate-timeout", "1s"]));
     assert_eq!(out.code, Some(75), "{}", out.stderr);
+    assert_eq!(
+        out.stderr
+            .matches("completion record \"migrated:fp-new\" is malformed")
+            .count(),
+        1,
+        "{}",
+        out.stderr
+    );
     has(
         &out.stderr,
         "schema: database migrated for fp-old by test-beat at 20",

@@ -18,6 +18,8 @@ const CLOCK_OFFSET_VAR: &str = "PULP_INIT_TEST_CLOCK_OFFSET";
 pub struct Store {
     db: Database,
     coll: Collection<Document>,
+    /// Malformed completion records already warned about (the gate looks every 100 ms).
+    warned: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// A completion record: which fingerprint, when, by whom.
@@ -87,19 +89,6 @@ fn record_of(d: &Document) -> Option<Record> {
     })
 }
 
-/// A completion record, or None with a warning when the document is malformed (a string
-/// fingerprint and a date `completed_at` are required).
-fn readable_record(d: &Document) -> Option<Record> {
-    let r = record_of(d);
-    if r.is_none() {
-        log::warn!(
-            "migrations: completion record {} is malformed (it needs a string fingerprint and a date completed_at): ignored",
-            id_of(d)
-        );
-    }
-    r
-}
-
 /// A document's `_id` for a log line, whatever its type.
 fn id_of(d: &Document) -> String {
     match d.get("_id") {
@@ -113,6 +102,7 @@ impl Store {
     pub fn new(db: Database) -> Store {
         Store {
             coll: db.collection(COLLECTION),
+            warned: Default::default(),
             db,
         }
     }
@@ -130,13 +120,33 @@ impl Store {
             .map_err(|_| Error::Internal("the database's hello has no localTime".into()))
     }
 
+    /// A completion record, or None when the document is malformed (a string fingerprint
+    /// and a date `completed_at` are required), said once per record.
+    fn readable_record(&self, d: &Document) -> Option<Record> {
+        let r = record_of(d);
+        if r.is_none() {
+            let id = id_of(d);
+            let first = self
+                .warned
+                .lock()
+                .map(|mut w| w.insert(id.clone()))
+                .unwrap_or(true);
+            if first {
+                log::warn!(
+                    "migrations: completion record {id} is malformed (it needs a string fingerprint and a date completed_at): ignored"
+                );
+            }
+        }
+        r
+    }
+
     pub async fn record(&self, fingerprint: &str) -> Result<Option<Record>> {
         let d = self
             .coll
             .find_one(doc! { "_id": record_id(fingerprint) })
             .await
             .map_err(|e| Error::database("reading the completion record", e))?;
-        Ok(d.as_ref().and_then(readable_record))
+        Ok(d.as_ref().and_then(|d| self.readable_record(d)))
     }
 
     /// The most recent readable completion record, whatever its fingerprint. Malformed
@@ -151,7 +161,7 @@ impl Store {
             .map_err(read)?;
         while cursor.advance().await.map_err(read)? {
             let d = cursor.deserialize_current().map_err(read)?;
-            if let Some(r) = readable_record(&d) {
+            if let Some(r) = self.readable_record(&d) {
                 return Ok(Some(r));
             }
         }
