@@ -152,6 +152,7 @@ pub struct Common {
         global = true,
         env = "PULP_INIT_MIGRATE_COMMAND",
         default_value = "pulp-manage-db",
+        value_parser = command_words,
         value_name = "COMMAND"
     )]
     pub migrate_command: String,
@@ -172,12 +173,20 @@ pub struct Common {
     pub migrate_timeout: Duration,
 
     /// Lease of the migration lock; renewed while the migration runs.
-    #[arg(long, global = true, env = "PULP_INIT_LOCK_LEASE", default_value = "30s", value_parser = crate::time::parse_duration, value_name = "DURATION")]
+    #[arg(long, global = true, env = "PULP_INIT_LOCK_LEASE", default_value = "30s", value_parser = crate::time::parse_lease, value_name = "DURATION")]
     pub lock_lease: Duration,
 
     /// Longest pause between two probe attempts (exponential backoff with full jitter).
     #[arg(long, global = true, env = "PULP_INIT_RETRY_CAP", default_value = "1s", value_parser = crate::time::parse_duration, value_name = "DURATION")]
     pub retry_cap: Duration,
+}
+
+/// A command given as one string (split on white space): at least one word.
+fn command_words(text: &str) -> Result<String, String> {
+    if text.split_whitespace().next().is_none() {
+        return Err("is empty or only white space; give the command, e.g. pulp-manage-db".into());
+    }
+    Ok(text.to_string())
 }
 
 #[derive(Debug, Subcommand)]

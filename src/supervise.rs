@@ -134,6 +134,30 @@ pub fn rewrites(role: &[(i32, i32)], given: &[String]) -> Result<Vec<(i32, i32)>
             let (from, to) = r.split_once(':').ok_or_else(bad)?;
             let from = sys::signal_number(from).ok_or_else(bad)?;
             let to = sys::signal_number(to).ok_or_else(bad)?;
+            if from == libc::SIGCHLD {
+                return Err(Error::usage(
+                    "--rewrite",
+                    format!("{r:?}: pulp-init reaps on SIGCHLD and never forwards it; rewrite a signal it forwards, e.g. TERM:QUIT"),
+                ));
+            }
+            if matches!(
+                to,
+                libc::SIGCHLD
+                    | libc::SIGURG
+                    | libc::SIGCONT
+                    | libc::SIGSTOP
+                    | libc::SIGTSTP
+                    | libc::SIGTTIN
+                    | libc::SIGTTOU
+            ) {
+                return Err(Error::usage(
+                    "--rewrite",
+                    format!(
+                        "{r:?}: {} neither stops nor signals the service in any useful way (it is ignored by default, or pauses or resumes the process); rewrite to a signal it acts on, e.g. TERM:QUIT",
+                        sys::signal_name(to)
+                    ),
+                ));
+            }
             if matches!(from, libc::SIGKILL | libc::SIGSTOP) {
                 return Err(Error::usage(
                     "--rewrite",
@@ -166,5 +190,16 @@ mod tests {
         assert!(rewrites(&[], &["KILL:TERM".into()]).is_err());
         assert!(rewrites(&[], &["STOP:TERM".into()]).is_err());
         assert_eq!(rewrites(&[], &["TERM:KILL".into()]).unwrap(), vec![(15, 9)]);
+        for pointless in [
+            "TERM:CHLD",
+            "TERM:URG",
+            "TERM:CONT",
+            "INT:STOP",
+            "TERM:TSTP",
+            "CHLD:TERM",
+        ] {
+            let e = rewrites(&[], &[pointless.into()]).unwrap_err();
+            assert_eq!(e.exit_code(), 64, "{pointless}");
+        }
     }
 }

@@ -24,7 +24,29 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ))
         }
     };
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("{text:?} is out of range"))
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if d <= MAX => Ok(d),
+        _ => Err(format!(
+            "{text:?} is too long: give a duration from 0 to {MAX_TEXT} (ten years)"
+        )),
+    }
+}
+
+/// The longest duration any option takes: far beyond any real deadline, and far below
+/// where adding it to a clock (`Instant`, a database time in milliseconds) overflows,
+/// which panicked before (issue 15).
+pub const MAX: Duration = Duration::from_secs(87_600 * 3600);
+const MAX_TEXT: &str = "87600h";
+
+/// A lock lease: renewed every third of it, so zero (or a few milliseconds) would spin.
+pub fn parse_lease(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d < Duration::from_secs(1) {
+        return Err(format!(
+            "{text:?} is too short for a lease: give a duration from 1s to {MAX_TEXT}"
+        ));
+    }
+    Ok(d)
 }
 
 /// `1.2 s`, `80 ms`.
@@ -71,6 +93,14 @@ mod tests {
         assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("5 parsecs").is_err());
+        assert_eq!(parse_duration("87600h").unwrap(), MAX);
+        for long in ["87601h", "18446744073709551615", "10000000000000000000"] {
+            let e = parse_duration(long).unwrap_err();
+            assert!(e.contains("from 0 to 87600h"), "{e}");
+        }
+        assert!(parse_lease("0").unwrap_err().contains("from 1s to 87600h"));
+        assert!(parse_lease("500ms").is_err());
+        assert_eq!(parse_lease("1s").unwrap(), Duration::from_secs(1));
     }
 
     #[test]

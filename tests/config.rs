@@ -364,6 +364,107 @@ fn secrets_never_reach_a_log_line_or_a_diff() {
     assert_eq!(read["database"]["password"], "FileSecret-7731");
 }
 
+/// Issue 15: a kombu failover list showed its second password, and a password with a raw
+/// '/', '#' or '?' was shown whole in the log and the diff, and in part by `check`.
+#[test]
+fn no_url_password_is_shown_failover_lists_and_raw_separators_included() {
+    let closed = common::free_port();
+    let urls = [
+        format!("amqp://u:FoLeadA1@127.0.0.1:{closed};amqp://u:FoLeadB2@127.0.0.2:{closed}//"),
+        format!("amqp://u:FoLeadA1@127.0.0.1:{closed},amqp://u:FoLeadB2@127.0.0.2:{closed}//"),
+        format!("amqp://u:PwLead3/PwTail3@127.0.0.1:{closed}//"),
+        format!("amqp://u:PwLead4#PwTail4@127.0.0.1:{closed}//"),
+        format!("amqp://u:PwLead5?PwTail5@127.0.0.1:{closed}//"),
+    ];
+    let secrets = [
+        "FoLeadA1", "FoLeadB2", "PwLead3", "PwTail3", "PwLead4", "PwTail4", "PwLead5", "PwTail5",
+    ];
+    for url in &urls {
+        let s = scratch(&format!(
+            "[database]\nseeds: 127.0.0.1:{closed}\n[tasks]\nbroker_url: qpid://localhost/\n"
+        ));
+        let env = [
+            ("PULP_INIT_LOG", "debug"),
+            ("PULP__TASKS__BROKER_URL", url.as_str()),
+        ];
+        let diff = run_with(&["config", "--diff", "--conf", s.arg()], &env);
+        assert_eq!(diff.code, Some(0), "{}", diff.stderr);
+        has(&diff.stdout, "+broker_url: amqp://u:***@");
+        let logged = config(&s.path, &env);
+        assert_eq!(logged.code, Some(0), "{}", logged.stderr);
+        has(&logged.stderr, "set [tasks] broker_url = amqp://u:***@");
+        let mut check = common::pulp_init(&["check", "--conf", s.arg()]);
+        check.env("PULP_INIT_LOG", "debug");
+        let check = run(check);
+        // A kombu failover list (';') is probed (nothing listens: 69); kombu 4 does not
+        // split at ',' (78, unreadable port); a raw '/', '#' or '?' cuts the URL where
+        // Pulp's parser cuts it, which is refused (78) without quoting it.
+        if url.contains(';') {
+            assert_eq!(check.code, Some(69), "{}", check.stderr);
+            has(&check.stderr, "(and 1 failover URL)");
+        } else if url.contains(',') {
+            assert_eq!(check.code, Some(78), "{}", check.stderr);
+        } else {
+            assert_eq!(check.code, Some(78), "{}", check.stderr);
+            has(&check.stderr, "must be percent-encoded");
+        }
+        for out in [&diff, &logged, &check] {
+            let text = format!("{}{}", out.stdout, out.stderr);
+            for secret in secrets {
+                assert!(!text.contains(secret), "{secret} shown for {url}:\n{text}");
+            }
+        }
+    }
+}
+
+/// Issue 15: a value continued on the next line (white space first) was shown raw in the
+/// diff's context: a URL's password, or the rest of a password.
+#[test]
+fn continued_values_in_a_diff_show_no_secret() {
+    let s = scratch(
+        "[tasks]\nbroker_url:\n  amqp://u:ContUrlPw-1@mq//\n[database]\npassword: ContHead-2\n  ContTail-3\nname: pulp_database\n",
+    );
+    let diff = run_with(
+        &["config", "--diff", "--conf", s.arg()],
+        &[
+            ("PULP__TASKS__WORKER_TIMEOUT", "45"),
+            ("PULP__DATABASE__NAME", "other"),
+        ],
+    );
+    assert_eq!(diff.code, Some(0), "{}", diff.stderr);
+    has(&diff.stdout, "   amqp://u:***@mq//");
+    has(&diff.stdout, "   <redacted>");
+    for secret in ["ContUrlPw-1", "ContHead-2", "ContTail-3"] {
+        assert!(
+            !diff.stdout.contains(secret) && !diff.stderr.contains(secret),
+            "{secret} shown:\n{}",
+            diff.stdout
+        );
+    }
+}
+
+/// Issue 15: credentials put in a host variable were quoted in the error
+/// (`"HostSecret@mq" is not a port number`).
+#[test]
+fn credentials_in_a_host_variable_are_refused_unquoted() {
+    let s = scratch("[tasks]\n");
+    for (var, value) in [
+        ("MSG_SERVICE_HOST", "user:HostSecret-1@mq"),
+        ("MSG_SERVICE_HOST", "amqp://user:HostSecret-1@mq//"),
+        ("DB_SERVICE_HOST", "user:HostSecret-1@db:27017"),
+        ("SERVICE_HOST", "mongodb://user:HostSecret-1@db"),
+    ] {
+        let out = config(&s.path, &[(var, value)]);
+        assert_eq!(out.code, Some(64), "{var}={value}: {}", out.stderr);
+        has(&out.stderr, "holds a URL or credentials");
+        assert!(
+            !out.stderr.contains("HostSecret") && !out.stdout.contains("HostSecret"),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
 #[test]
 fn diff_writes_nothing() {
     let original = fixture("pulp-2.8.0.conf");

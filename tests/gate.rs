@@ -195,3 +195,80 @@ fn a_client_clock_far_ahead_cannot_take_a_live_lock() {
     let (code, _, _, out) = holder.finish(Duration::from_secs(20));
     assert_eq!(code, Some(143), "{out}");
 }
+
+/// Issue 15: a heartbeat in the future ("0 ms ago") blocked beat until that time came. One
+/// further ahead than worker_timeout is clock skew or a bad record: not online, with a
+/// warning naming it.
+#[test]
+fn a_heartbeat_far_in_the_future_does_not_block_beat() {
+    let db = Db::new();
+    db.query_args(&[
+        "insert",
+        "workers",
+        r#"{"_id": "reserved_resource_worker-1@skewed", "last_heartbeat": {"$now": 3600}}"#,
+    ]);
+    let out = run(db.migrate(&["--migrate-timeout", "5s"], &[]));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    has(&out.stderr, "not counted as online");
+    has(&out.stderr, "reserved_resource_worker-1@skewed (");
+    has(&out.stderr, "ahead)");
+    has(&out.stderr, "migrations: done in");
+    assert!(!out.stderr.contains("0 ms ago"), "{}", out.stderr);
+}
+
+/// Issue 15: 5,000 online workers made a 520 KB log line. A few are named, the rest
+/// counted, in the waiting line and in the error at the deadline.
+#[test]
+fn thousands_of_online_workers_are_named_a_few_and_counted() {
+    let db = Db::new();
+    db.query_args(&["workers", "5000"]);
+    let out = run(db.migrate(&["--migrate-timeout", "1s"], &[]));
+    assert_eq!(out.code, Some(75), "{}", out.stderr);
+    has(&out.stderr, "are online: reserved_resource_worker-");
+    assert_eq!(
+        out.stderr.matches("and 4995 more").count(),
+        2,
+        "{}",
+        out.stderr
+    );
+    let longest = out.stderr.lines().map(str::len).max().unwrap();
+    assert!(longest < 1000, "a line of {longest} bytes");
+}
+
+/// Issue 15: a malformed newest completion record hid a valid older one: the gate said
+/// "not migrated by pulp-init yet". Malformed records are passed over with a warning.
+#[test]
+fn a_malformed_newest_record_does_not_hide_an_older_good_one() {
+    let db = Db::new();
+    db.query_args(&["record", "fp-old"]);
+    db.query_args(&[
+        "insert",
+        "pulp_init",
+        r#"{"_id": "migrated:bad", "fingerprint": 5, "completed_at": {"$now": 60}}"#,
+    ]);
+    // This image's own record, malformed: not taken as done, said once (the gate looks
+    // every 100 ms).
+    db.query_args(&[
+        "insert",
+        "pulp_init",
+        r#"{"_id": "migrated:fp-new", "fingerprint": "fp-new"}"#,
+    ]);
+    let out = run(worker(&db, "fp-new", &["--migrate-timeout", "1s"]));
+    assert_eq!(out.code, Some(75), "{}", out.stderr);
+    assert_eq!(
+        out.stderr
+            .matches("completion record \"migrated:fp-new\" is malformed")
+            .count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    has(
+        &out.stderr,
+        "schema: database migrated for fp-old by test-beat at 20",
+    );
+    has(
+        &out.stderr,
+        "completion record \"migrated:bad\" is malformed",
+    );
+}

@@ -244,3 +244,64 @@ fn waiting_for_a_held_lock_ends_at_the_deadline_with_75() {
     assert_eq!(code, Some(143), "{out}");
     assert_eq!(db.query("lock"), "free");
 }
+
+/// Issue 15: `--migrate-timeout` near u64 seconds panicked (134) once the database
+/// answered; a blank PULP_INIT_MIGRATE_COMMAND ended in 70; a FIFO as the version file
+/// blocked forever. Each is refused with 64 and one line.
+#[test]
+fn a_huge_migrate_timeout_a_blank_command_or_a_fifo_version_file_is_refused_with_64() {
+    let db = Db::new();
+    let out = run(db.migrate(&["--migrate-timeout", "10000000000000000000"], &[]));
+    assert_eq!(out.code, Some(64), "{}", out.stderr);
+    has(&out.stderr, "--migrate-timeout");
+    has(&out.stderr, "from 0 to 87600h");
+
+    let mut blank = pulp_init(&["migrate", "--conf", db.conf.arg(), "--user", "root"]);
+    blank
+        .env("PULP_INIT_MIGRATE_COMMAND", " ")
+        .env("PULP_INIT_MIGRATION_FINGERPRINT", "fp");
+    let out = run(blank);
+    assert_eq!(out.code, Some(64), "{}", out.stderr);
+    has(&out.stderr, "is empty or only white space");
+
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("version");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let cmd = db.migrate(
+        &["--version-file", fifo.to_str().unwrap()],
+        &[("PULP_INIT_MIGRATION_FINGERPRINT", "")],
+    );
+    let (code, _, _, log) = Running::spawn(cmd).finish(Duration::from_secs(20));
+    assert_eq!(code, Some(64), "{log}");
+    has(&log, "PULP_INIT_VERSION_FILE");
+    has(&log, "it is a FIFO; give a regular file");
+    assert_eq!(db.runs(), (0, 0));
+}
+
+/// Issue 15: a lock document without a readable `expires` (missing, or not a date) was
+/// never taken: beat waited the whole --migrate-timeout, logging "(lease until )". It is
+/// taken as expired, with a warning that says why.
+#[test]
+fn a_lock_without_a_readable_expiry_is_taken_as_expired() {
+    for (lock, says) in [
+        (
+            r#"{"_id": "migration_lock", "holder": "ghost"}"#,
+            "the lock held by ghost had no expiry (no expires field): taken as expired",
+        ),
+        (
+            r#"{"_id": "migration_lock", "holder": "ghost", "expires": "tomorrow"}"#,
+            "the lock held by ghost had an unreadable expiry (expires is String, not a date)",
+        ),
+    ] {
+        let db = Db::new();
+        db.query_args(&["insert", "pulp_init", lock]);
+        let out = run(db.migrate(&["--migrate-timeout", "10s"], &[]));
+        assert_eq!(out.code, Some(0), "{lock}: {}", out.stderr);
+        has(&out.stderr, says);
+        has(&out.stderr, "migrations: done in");
+        assert!(!out.stderr.contains("lease until )"), "{}", out.stderr);
+        assert_eq!(db.runs(), (1, 1));
+        assert_eq!(db.query("lock"), "free");
+    }
+}

@@ -652,3 +652,82 @@ fn a_log_spec_for_other_modules_keeps_pulp_inits_own_lines() {
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     has(&out.stderr, "server_name");
 }
+
+/// Issue 15: `--timeout`, `PULP_INIT_TIMEOUT`, `--migrate-timeout` near u64 seconds
+/// panicked ("overflow when adding duration to instant", 134), and `--grace` that long
+/// panicked when SIGTERM came; `--lock-lease 0` was taken. Each is refused with 64 and a
+/// message that names the option and the range.
+#[test]
+fn durations_a_clock_cannot_hold_and_a_zero_lease_are_refused_with_64() {
+    let conf = Conf::with(
+        &format!("127.0.0.1:{}", free_port()),
+        &format!("amqp://guest:guest@127.0.0.1:{}//", free_port()),
+        "",
+    );
+    let huge = "10000000000000000000";
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec!["--grace", "10000000000000000000", "--", "true"],
+            vec![],
+            "--grace",
+        ),
+        (
+            vec!["wait", "--conf", conf.arg(), "--timeout", huge],
+            vec![],
+            "--timeout",
+        ),
+        (
+            vec!["wait", "--conf", conf.arg()],
+            vec![("PULP_INIT_TIMEOUT", huge)],
+            "--timeout",
+        ),
+        (
+            vec!["--migrate-timeout", huge, "--", "true"],
+            vec![],
+            "--migrate-timeout",
+        ),
+        (
+            vec!["--timeout", "87601h", "--", "true"],
+            vec![],
+            "--timeout",
+        ),
+    ];
+    for (args, env, option) in &cases {
+        let out = run_with(args, env);
+        assert_eq!(out.code, Some(64), "{args:?} {env:?}: {}", out.stderr);
+        has(&out.stderr, option);
+        has(&out.stderr, "from 0 to 87600h");
+    }
+    for lease in ["0", "0s", "500ms"] {
+        let out = run_with(&["--lock-lease", lease, "--", "true"], &[]);
+        assert_eq!(out.code, Some(64), "--lock-lease {lease}: {}", out.stderr);
+        has(&out.stderr, "--lock-lease");
+        has(&out.stderr, "from 1s to 87600h");
+    }
+    // The longest accepted ones work.
+    let out = run_with(
+        &["--grace", "87600h", "--timeout", "87600h", "--", "true"],
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+}
+
+/// Issue 15: `--rewrite TERM:CHLD` was accepted: the stop became a signal the service
+/// ignores. A target that neither stops nor reaches the service usefully, and SIGCHLD as
+/// a source (never forwarded), are refused with 64.
+#[test]
+fn rewriting_to_a_signal_that_stops_nothing_is_refused() {
+    for (rewrite, says) in [
+        ("TERM:CHLD", "SIGCHLD neither stops"),
+        ("TERM:CONT", "SIGCONT neither stops"),
+        ("QUIT:STOP", "SIGSTOP neither stops"),
+        ("CHLD:TERM", "never forwards it"),
+    ] {
+        let out = run_with(&["--rewrite", rewrite, "--", "true"], &[]);
+        assert_eq!(out.code, Some(64), "{rewrite}: {}", out.stderr);
+        has(&out.stderr, says);
+    }
+    let out = run_with(&["--rewrite", "TERM:WINCH", "--", "true"], &[]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+}

@@ -395,3 +395,27 @@ fn mongodb_over_tls_is_checked_with_the_configured_ca() {
     has(&out.stderr, "last seen: TLS failure: ");
     has(&out.stderr, "UnknownIssuer");
 }
+
+/// Issue 15: a kombu failover list (`url1;url2`) made `check` exit 78 ("1;amqp" is not a
+/// port). It is tried as kombu tries it: ready when one URL answers, even when the first
+/// is a host that never answers (each URL gets a share of the attempt's time).
+#[test]
+fn a_failover_broker_url_is_ready_when_one_of_its_urls_answers() {
+    let mongo = Mongo::start();
+    let responder = AmqpHeaderResponder::start();
+    let hole = BlackHole::start();
+    for first in [free_port(), hole.port] {
+        let conf = Conf::with(
+            &format!("127.0.0.1:{}", mongo.port),
+            &format!(
+                "qpid://guest@127.0.0.1:{first}/;qpid://guest@127.0.0.1:{}/",
+                responder.port
+            ),
+            "",
+        );
+        let check = run(pulp_init(&["check", "--conf", conf.arg()]));
+        assert_eq!(check.code, Some(0), "{}", check.stderr);
+        has(&check.stderr, "(and 1 failover URL)): ready");
+        has(&check.stderr, "failover URL 1 (127.0.0.1:");
+    }
+}

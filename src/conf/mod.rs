@@ -213,16 +213,45 @@ impl Plan {
             .header(&name, &name)
             .to_string();
         let mut out = String::with_capacity(text.len());
+        // The key whose value a continuation line (one that starts with white space)
+        // extends, when its line is in the same hunk; unknown at a hunk's start.
+        let mut owner: Option<String> = None;
         for (i, line) in text.split_inclusive('\n').enumerate() {
             let content = line.get(1..).unwrap_or("");
             if i < 2 || !matches!(line.as_bytes().first(), Some(b'+' | b'-' | b' ')) {
+                if line.starts_with("@@") {
+                    owner = None;
+                }
                 out.push_str(line);
                 continue;
             }
             out.push_str(&line[..1]);
+            if content.starts_with(parse::is_space) && !content.trim().is_empty() {
+                out.push_str(&self.redact_continuation(content, owner.as_deref()));
+                continue;
+            }
+            if !parse::is_comment(content) {
+                owner = content
+                    .find([':', '='])
+                    .map(|sep| content[..sep].trim().to_string());
+            }
             out.push_str(&self.redact_line(content));
         }
         out
+    }
+
+    /// A continuation line: hidden when it extends a secret key's value or one not known
+    /// (its key line is outside the hunk); otherwise with any URL password masked.
+    fn redact_continuation(&self, line: &str, owner: Option<&str>) -> String {
+        match owner {
+            Some(key) if !self.is_secret(key) => mask_url_password(line),
+            _ => {
+                let body = line.trim_start();
+                let lead = &line[..line.len() - body.len()];
+                let eol = &body[body.trim_end_matches(['\r', '\n']).len()..];
+                format!("{lead}<redacted>{eol}")
+            }
+        }
     }
 
     fn redact_line(&self, line: &str) -> String {

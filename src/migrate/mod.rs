@@ -76,7 +76,7 @@ pub fn fingerprint(
     })?);
     ctx.update(b"\0");
     if let Some(v) = version_file {
-        ctx.update(&std::fs::read(v).map_err(|e| {
+        ctx.update(&read_version_file(v).map_err(|e| {
             Error::env(
                 "PULP_INIT_VERSION_FILE",
                 format!("cannot read {}: {e}", v.display()),
@@ -97,6 +97,36 @@ pub fn fingerprint(
             trusted: false,
         },
     })
+}
+
+/// The largest version file read: it names a build, it is not a data file.
+const VERSION_FILE_MAX: u64 = 1024 * 1024;
+
+/// A regular file (or a link to one) of at most [`VERSION_FILE_MAX`] bytes. A FIFO or a
+/// device is refused without blocking on it (opening a FIFO for reading waited forever).
+fn read_version_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other(format!(
+            "it is {}; give a regular file",
+            crate::conf::file_kind(&meta.file_type())
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(VERSION_FILE_MAX + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > VERSION_FILE_MAX {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {} MiB; give a small file that names the build",
+            VERSION_FILE_MAX / (1024 * 1024)
+        )));
+    }
+    Ok(bytes)
 }
 
 /// execvp's search: a name with a slash as is, otherwise the first executable in PATH.
@@ -192,25 +222,57 @@ fn holder_id() -> String {
     )
 }
 
-/// Says once, then on every change, which Pulp processes are online.
-fn announce_online(online: &[store::Online], last: &mut Vec<String>) {
-    let names: Vec<String> = online.iter().map(|o| o.name.clone()).collect();
-    if names == *last {
-        return;
-    }
-    if online.is_empty() {
-        log::info!("migrations: no Pulp process is online any more");
+/// How many processes a log line names; the rest are counted (5,000 workers made a
+/// 520 KB line).
+const NAMED: usize = 5;
+
+/// `a, b, c, d, e and 4995 more`.
+fn some_of(items: impl ExactSizeIterator<Item = String>) -> String {
+    let more = items.len().saturating_sub(NAMED);
+    let named: Vec<String> = items.take(NAMED).collect();
+    if more == 0 {
+        named.join(", ")
     } else {
-        let list: Vec<String> = online
-            .iter()
-            .map(|o| format!("{} (heartbeat {} ago)", o.name, human(o.age)))
-            .collect();
-        log::info!(
-            "migrations: waiting: Pulp processes of the previous deployment are online: {}",
-            list.join(", ")
+        format!("{} and {more} more", named.join(", "))
+    }
+}
+
+/// Says once, then on every change, which Pulp processes are online, and which have a
+/// heartbeat too far in the future to count.
+fn announce_online(beats: &store::Heartbeats, last: &mut store::Heartbeats) {
+    let names = |b: &store::Heartbeats| -> Vec<String> {
+        b.online.iter().map(|o| o.name.clone()).collect()
+    };
+    let ahead_names =
+        |b: &store::Heartbeats| -> Vec<String> { b.ahead.iter().map(|(n, _)| n.clone()).collect() };
+    if ahead_names(beats) != ahead_names(last) && !beats.ahead.is_empty() {
+        log::warn!(
+            "migrations: not counted as online: a heartbeat further ahead of the database's clock than [tasks] worker_timeout (clock skew, or a bad record): {}",
+            some_of(
+                beats
+                    .ahead
+                    .iter()
+                    .map(|(n, d)| format!("{n} ({} ahead)", human(*d)))
+            )
         );
     }
-    *last = names;
+    if names(beats) != names(last) {
+        if beats.online.is_empty() {
+            if !last.online.is_empty() {
+                log::info!("migrations: no Pulp process is online any more");
+            }
+        } else {
+            log::info!(
+                "migrations: waiting: Pulp processes of the previous deployment are online: {}",
+                some_of(beats.online.iter().map(|o| format!(
+                    "{} (heartbeat {} ago)",
+                    o.name,
+                    human(o.age)
+                )))
+            );
+        }
+    }
+    *last = beats.clone();
 }
 
 async fn run(
@@ -225,7 +287,7 @@ async fn run(
     let fp = &opts.fingerprint;
     let name = opts.service.name();
     let mut announced_lock = false;
-    let mut online_seen: Vec<String> = Vec::new();
+    let mut online_seen = store::Heartbeats::default();
     let mut attempt = 0;
     loop {
         if !opts.force && fp.trusted {
@@ -257,14 +319,15 @@ async fn run(
         }
         // Old processes first: while they are online pulp-manage-db would only sleep
         // its 92 s and exit 70.
-        let online = store.online(opts.worker_timeout).await?;
-        announce_online(&online, &mut online_seen);
+        let beats = store.online(opts.worker_timeout).await?;
+        announce_online(&beats, &mut online_seen);
+        let online = &beats.online;
         if let Some(newest) = online.first() {
             if Instant::now() >= deadline {
                 return Err(Error::Lock(format!(
                     "migrations: Pulp processes of the previous deployment are still online after {} ({}); stop them, or raise --migrate-timeout",
                     human(started.elapsed()),
-                    online.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", ")
+                    some_of(online.iter().map(|o| o.name.clone()))
                 )));
             }
             // The newest heartbeat ages past the timeout at a known time: look again then.

@@ -18,6 +18,8 @@ const CLOCK_OFFSET_VAR: &str = "PULP_INIT_TEST_CLOCK_OFFSET";
 pub struct Store {
     db: Database,
     coll: Collection<Document>,
+    /// Malformed completion records already warned about (the gate looks every 100 ms).
+    warned: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// A completion record: which fingerprint, when, by whom.
@@ -45,6 +47,18 @@ impl std::fmt::Display for Record {
 pub struct Online {
     pub name: String,
     pub age: Duration,
+}
+
+/// What Pulp's `workers` collection says: the processes online, newest heartbeat first,
+/// and those whose heartbeat lies further in the future than `worker_timeout`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Heartbeats {
+    pub online: Vec<Online>,
+    /// Name and how far ahead of the server's clock. Not online: no clock is that far
+    /// off between a worker and its database in a working deployment, and counting it
+    /// would block beat until that time (Pulp's own check, `last_heartbeat > now -
+    /// timeout`, would count it, and pulp-manage-db would exit 70).
+    pub ahead: Vec<(String, Duration)>,
 }
 
 fn record_id(fingerprint: &str) -> String {
@@ -75,10 +89,20 @@ fn record_of(d: &Document) -> Option<Record> {
     })
 }
 
+/// A document's `_id` for a log line, whatever its type.
+fn id_of(d: &Document) -> String {
+    match d.get("_id") {
+        Some(mongodb::bson::Bson::String(s)) => format!("{s:?}"),
+        Some(other) => other.to_string(),
+        None => "without _id".into(),
+    }
+}
+
 impl Store {
     pub fn new(db: Database) -> Store {
         Store {
             coll: db.collection(COLLECTION),
+            warned: Default::default(),
             db,
         }
     }
@@ -96,24 +120,52 @@ impl Store {
             .map_err(|_| Error::Internal("the database's hello has no localTime".into()))
     }
 
+    /// A completion record, or None when the document is malformed (a string fingerprint
+    /// and a date `completed_at` are required), said once per record.
+    fn readable_record(&self, d: &Document) -> Option<Record> {
+        let r = record_of(d);
+        if r.is_none() {
+            let id = id_of(d);
+            let first = self
+                .warned
+                .lock()
+                .map(|mut w| w.insert(id.clone()))
+                .unwrap_or(true);
+            if first {
+                log::warn!(
+                    "migrations: completion record {id} is malformed (it needs a string fingerprint and a date completed_at): ignored"
+                );
+            }
+        }
+        r
+    }
+
     pub async fn record(&self, fingerprint: &str) -> Result<Option<Record>> {
         let d = self
             .coll
             .find_one(doc! { "_id": record_id(fingerprint) })
             .await
             .map_err(|e| Error::database("reading the completion record", e))?;
-        Ok(d.as_ref().and_then(record_of))
+        Ok(d.as_ref().and_then(|d| self.readable_record(d)))
     }
 
-    /// The most recent completion record, whatever its fingerprint.
+    /// The most recent readable completion record, whatever its fingerprint. Malformed
+    /// ones are passed over (with a warning), so they cannot hide an older good one.
     pub async fn latest_record(&self) -> Result<Option<Record>> {
-        let d = self
+        let read = |e| Error::database("reading the completion records", e);
+        let mut cursor = self
             .coll
-            .find_one(doc! { "_id": { "$regex": "^migrated:" } })
+            .find(doc! { "_id": { "$regex": "^migrated:" } })
             .sort(doc! { "completed_at": -1 })
             .await
-            .map_err(|e| Error::database("reading the completion records", e))?;
-        Ok(d.as_ref().and_then(record_of))
+            .map_err(read)?;
+        while cursor.advance().await.map_err(read)? {
+            let d = cursor.deserialize_current().map_err(read)?;
+            if let Some(r) = self.readable_record(&d) {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
     }
 
     pub async fn write_record(&self, fingerprint: &str, holder: &str, seconds: f64) -> Result<()> {
@@ -136,19 +188,37 @@ impl Store {
 
     /// Takes the lock if it is free, expired (by the server's clock), or already ours.
     /// Ok(None) when taken; otherwise the current holder's document.
+    /// A lock whose `expires` is missing or not a date (written by hand, or by something
+    /// else) counts as expired: no lease can be read from it, and waiting would block beat
+    /// for the whole --migrate-timeout.
     pub async fn try_lock(&self, me: &str, lease: Duration) -> Result<Option<Document>> {
         let now = self.server_now().await?;
         let taken = self
             .coll
             .find_one_and_update(
-                doc! { "_id": LOCK_ID, "$or": [ { "expires": { "$lt": now } }, { "holder": me } ] },
+                doc! { "_id": LOCK_ID, "$or": [
+                    { "expires": { "$lt": now } },
+                    { "expires": { "$not": { "$type": "date" } } },
+                    { "holder": me },
+                ] },
                 doc! { "$set": { "holder": me, "expires": plus(now, lease), "acquired": now } },
             )
             .upsert(true)
-            .return_document(ReturnDocument::After)
+            .return_document(ReturnDocument::Before)
             .await;
         match taken {
-            Ok(_) => Ok(None),
+            Ok(before) => {
+                if let Some(old) = before.filter(|d| d.get_str("holder") != Ok(me)) {
+                    if old.get_datetime("expires").is_err() {
+                        log::warn!(
+                            "migrations: the lock held by {} had {}: taken as expired",
+                            holder(&old),
+                            expires(&old)
+                        );
+                    }
+                }
+                Ok(None)
+            }
             Err(e) if is_duplicate_key(&e) => {
                 let current = self
                     .coll
@@ -192,7 +262,8 @@ impl Store {
 
     /// Pulp processes (workers, resource_manager, scheduler) whose heartbeat in Pulp's
     /// `workers` collection is younger than `timeout` by the server's clock, newest first.
-    pub async fn online(&self, timeout: Duration) -> Result<Vec<Online>> {
+    /// A heartbeat ahead of the server's clock by less than `timeout` counts as just now.
+    pub async fn online(&self, timeout: Duration) -> Result<Heartbeats> {
         let now = self.server_now().await?;
         let since = DateTime::from_millis(
             now.timestamp_millis() - i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
@@ -203,7 +274,8 @@ impl Store {
             .find(doc! { "last_heartbeat": { "$gt": since } })
             .await
             .map_err(|e| Error::database("reading Pulp's workers", e))?;
-        let mut out = Vec::new();
+        let mut out = Heartbeats::default();
+        let timeout_ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
         while cursor
             .advance()
             .await
@@ -218,12 +290,19 @@ impl Store {
             let age = now
                 .timestamp_millis()
                 .saturating_sub(beat.timestamp_millis());
-            out.push(Online {
+            if age < timeout_ms.saturating_neg() {
+                let ahead = age.unsigned_abs();
+                out.ahead
+                    .push((name.to_string(), Duration::from_millis(ahead)));
+                continue;
+            }
+            out.online.push(Online {
                 name: name.to_string(),
                 age: Duration::from_millis(u64::try_from(age).unwrap_or(0)),
             });
         }
-        out.sort_by_key(|o| o.age);
+        out.online.sort_by_key(|o| o.age);
+        out.ahead.sort();
         Ok(out)
     }
 }
@@ -233,11 +312,16 @@ pub fn holder(d: &Document) -> &str {
     d.get_str("holder").unwrap_or("?")
 }
 
-/// When a lock document's lease ends.
+/// When a lock document's lease ends (`lease until …`), or what is wrong with it.
 pub fn expires(d: &Document) -> String {
-    d.get_datetime("expires")
-        .map(|t| crate::time::rfc3339(*t))
-        .unwrap_or_default()
+    match d.get("expires") {
+        Some(mongodb::bson::Bson::DateTime(t)) => crate::time::rfc3339(*t),
+        Some(other) => format!(
+            "an unreadable expiry (expires is {:?}, not a date)",
+            other.element_type()
+        ),
+        None => "no expiry (no expires field)".into(),
+    }
 }
 
 fn is_duplicate_key(e: &mongodb::error::Error) -> bool {

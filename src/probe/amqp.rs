@@ -29,6 +29,8 @@ pub struct BrokerTarget {
     pub vhost: String,
     /// PEM CA bundle for TLS (`[tasks] cacert` when `celery_require_ssl`).
     pub cacert: Option<String>,
+    /// kombu's failover URLs (after a `;`), tried in order when this one does not answer.
+    pub alternates: Vec<BrokerTarget>,
 }
 
 impl BrokerTarget {
@@ -37,17 +39,31 @@ impl BrokerTarget {
             .get_nonempty("tasks", "broker_url")?
             .unwrap_or_else(|| "qpid://localhost/".into());
         let require_ssl = values.get_bool("tasks", "celery_require_ssl", false)?;
-        let mut t = parse_url(&url).map_err(|problem| Error::ConfRead {
+        let mut t = parse_failover(&url).map_err(|problem| Error::ConfRead {
             path: values.path().to_path_buf(),
             problem: format!("[tasks] broker_url: {problem}",),
         })?;
         if require_ssl {
+            let cacert = match values.get_nonempty("tasks", "cacert")? {
+                Some(ca) => std::fs::read_to_string(&ca).ok(),
+                None => None,
+            };
             t.tls = true;
-            if let Some(ca) = values.get_nonempty("tasks", "cacert")? {
-                t.cacert = std::fs::read_to_string(&ca).ok();
+            t.cacert.clone_from(&cacert);
+            for alt in &mut t.alternates {
+                alt.tls = true;
+                alt.cacert.clone_from(&cacert);
             }
         }
         Ok(t)
+    }
+
+    /// Every host:port the broker may answer on (this URL's and its failover URLs').
+    pub fn endpoints(&self) -> Vec<(String, u16)> {
+        std::iter::once(self)
+            .chain(&self.alternates)
+            .map(|t| (t.host.clone(), t.port))
+            .collect()
     }
 
     pub fn describe(&self) -> String {
@@ -62,13 +78,50 @@ impl BrokerTarget {
         } else {
             String::new()
         };
+        let failover = match self.alternates.len() {
+            0 => String::new(),
+            1 => " (and 1 failover URL)".into(),
+            n => format!(" (and {n} failover URLs)"),
+        };
         format!(
-            "{scheme}://{}@{}:{}{vhost}",
+            "{scheme}://{}@{}:{}{vhost}{failover}",
             self.user, self.host, self.port
         )
     }
 
-    pub async fn attempt(&self, _timeout: Duration) -> Seen {
+    /// As kombu connects: this URL, then each failover URL in turn; ready when one is.
+    /// Otherwise what this (the first) URL showed. Each URL gets an equal share of the
+    /// attempt's time, so a first host that never answers cannot hide a live one.
+    pub async fn attempt(&self, timeout: Duration) -> Seen {
+        let count = u32::try_from(self.alternates.len() + 1).unwrap_or(u32::MAX);
+        let share = (timeout / count).max(Duration::from_millis(1));
+        let first = self.attempt_within(share).await;
+        if matches!(first, Seen::Ready(_)) {
+            return first;
+        }
+        for (i, alt) in self.alternates.iter().enumerate() {
+            if let Seen::Ready(detail) = alt.attempt_within(share).await {
+                let sep = if detail.is_empty() { "" } else { "; " };
+                return Seen::Ready(format!(
+                    "failover URL {} ({}:{}){sep}{detail}",
+                    i + 1,
+                    alt.host,
+                    alt.port
+                ));
+            }
+        }
+        first
+    }
+
+    async fn attempt_within(&self, timeout: Duration) -> Seen {
+        tokio::time::timeout(timeout, self.attempt_one())
+            .await
+            .unwrap_or_else(|_| {
+                Seen::TimedOut(format!("no answer within {}", crate::time::human(timeout)))
+            })
+    }
+
+    async fn attempt_one(&self) -> Seen {
         let stream = match net::connect(&self.host, self.port).await {
             Ok(s) => s,
             Err(seen) => return seen,
@@ -189,12 +242,44 @@ fn decode(s: &str) -> std::result::Result<String, String> {
         .map_err(|_| "percent-encoding that is not UTF-8".to_string())
 }
 
+/// kombu's `Connection(url)`: a `;` separates failover URLs (kombu 4.0's only separator;
+/// one without a scheme takes the first one's). Messages never quote a URL: the text may
+/// be a password.
+pub fn parse_failover(url: &str) -> std::result::Result<BrokerTarget, String> {
+    let mut parts = url.split(';');
+    let first_text = parts.next().unwrap_or("");
+    let mut first = parse_url(first_text)?;
+    let scheme = first_text.split("://").next().unwrap_or("");
+    for (i, alt) in parts.enumerate() {
+        let parsed = if alt.contains("://") {
+            parse_url(alt)
+        } else {
+            parse_url(&format!("{scheme}://{alt}"))
+        };
+        first
+            .alternates
+            .push(parsed.map_err(|e| format!("failover URL {}: {e}", i + 1))?);
+    }
+    Ok(first)
+}
+
 /// kombu's `url_to_parts`: scheme://[user[:password]@]host[:port][/vhost][?query].
 /// An empty vhost is "/"; user and password are percent-decoded.
 pub fn parse_url(url: &str) -> std::result::Result<BrokerTarget, String> {
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| "not a URL (scheme://host)".to_string())?;
+    // Python's urlparse ends the host part at the first '/', '?' or '#': a password that
+    // holds one raw would be read as host and port, and quoting that would show it.
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    if !rest[..authority_end].contains('@') && rest[authority_end..].contains('@') {
+        return Err(
+            "an '@' after a '/', '?' or '#': a user or password that holds one of \
+             these must be percent-encoded (%2F, %3F, %23), and so must an '@' in the \
+             vhost (%40)"
+                .into(),
+        );
+    }
     let (protocol, tls, default_port) = match scheme.to_lowercase().as_str() {
         "amqp" | "pyamqp" | "librabbitmq" => (Protocol::Amqp, false, 5672),
         "amqps" => (Protocol::Amqp, true, 5671),
@@ -224,10 +309,18 @@ pub fn parse_url(url: &str) -> std::result::Result<BrokerTarget, String> {
     // kombu: no host is localhost, an empty port the scheme's default.
     let hostport = hostport.strip_suffix(':').unwrap_or(hostport);
     let (host, port) = match hostport.strip_prefix(':') {
-        Some(p) => (String::new(), Some(crate::addr::port(p)?)),
-        None if hostport.is_empty() => (String::new(), None),
-        None => crate::addr::split(hostport)?,
-    };
+        Some(p) => crate::addr::port(p).map(|p| (String::new(), Some(p))),
+        None if hostport.is_empty() => Ok((String::new(), None)),
+        None => crate::addr::split(hostport),
+    }
+    .map_err(|e| match userinfo {
+        Some(_) => e,
+        // Without an '@' the text may be `user:part-of-a-password`; a ';' in a password
+        // ends the URL there, as kombu splits it.
+        None => "the host and port cannot be read (a port is a number from 1 to 65535; a \
+                 ';' in a password must be percent-encoded, %3B)"
+            .to_string(),
+    })?;
     let port = port.unwrap_or(default_port);
     let vhost = decode(path)?;
     Ok(BrokerTarget {
@@ -252,6 +345,7 @@ pub fn parse_url(url: &str) -> std::result::Result<BrokerTarget, String> {
         },
         vhost: if vhost.is_empty() { "/".into() } else { vhost },
         cacert: None,
+        alternates: Vec::new(),
     })
 }
 
@@ -284,5 +378,46 @@ mod tests {
         assert_eq!((t.password.as_str(), t.vhost.as_str()), ("50%zz%", "v%2"));
         let t = parse_url("amqp://:7/").unwrap();
         assert_eq!((t.host.as_str(), t.port), ("localhost", 7));
+    }
+
+    #[test]
+    fn failover_urls_as_kombu_splits_them() {
+        let t = parse_failover("amqp://u:P1@h1:1;amqp://v:P2@h2//;w:P3@h3:3/x").unwrap();
+        let all: Vec<_> = std::iter::once(&t)
+            .chain(&t.alternates)
+            .map(|t| {
+                (
+                    t.user.as_str(),
+                    t.password.as_str(),
+                    t.host.as_str(),
+                    t.port,
+                )
+            })
+            .collect();
+        assert_eq!(
+            all,
+            [
+                ("u", "P1", "h1", 1),
+                ("v", "P2", "h2", 5672),
+                ("w", "P3", "h3", 3)
+            ]
+        );
+        assert!(t.describe().ends_with("(and 2 failover URLs)"));
+        assert!(!t.describe().contains("P1"));
+    }
+
+    #[test]
+    fn a_raw_slash_hash_or_question_mark_in_a_password_is_refused_unquoted() {
+        for url in [
+            "amqp://u:a/Psecret@h//",
+            "amqp://u:a#Psecret@h//",
+            "amqp://u:a?Psecret@h//",
+            "amqp://u:P1@h1;amqp://u:a/Psecret@h//",
+            "amqp://u:a;Psecret@h//",
+        ] {
+            let e = parse_failover(url).unwrap_err();
+            assert!(e.contains("percent-encoded"), "{e}");
+            assert!(!e.contains("Psecret") && !e.contains("\"a\""), "{e}");
+        }
     }
 }

@@ -122,7 +122,7 @@ impl Dependency {
     fn endpoints(&self) -> Vec<(String, u16)> {
         match self {
             Dependency::Mongo(t) => t.seeds.clone(),
-            Dependency::Broker(t) => vec![(t.host.clone(), t.port)],
+            Dependency::Broker(t) => t.endpoints(),
         }
     }
 

@@ -115,6 +115,13 @@ fn edit(env: &Env, section: &str, key: &str, value: &str, sources: &[&str]) -> E
 
 /// A host with an optional port, from variable `var` (DNS name, IPv4 or IPv6).
 fn host_port(var: &str, item: &str) -> Result<(String, Option<u16>)> {
+    // A URL or `user:password@host` may hold a password: say so without quoting it.
+    if item.contains('@') || item.contains("://") {
+        return Err(Error::env(
+            var,
+            "holds a URL or credentials ('://' or '@'), not shown here; give only host[:port] (user and password have variables of their own)",
+        ));
+    }
     let (host, port) = addr::split(item).map_err(|e| {
         let e = if e.starts_with("has ") {
             format!("{e}; give host[:port], several separated by ',' without spaces")

@@ -15,6 +15,9 @@ Usage (env TEST_MONGO_URL=mongodb://127.0.0.1:PORT/, database pulp_database):
   migrate.py online     prints the number of Pulp workers documents
   migrate.py first-start   prints when the first migration run started (epoch seconds)
   migrate.py lease-left    prints the seconds left on the lock's lease, by the server's clock
+  migrate.py insert COLL JSON   inserts the JSON document into COLL as is (malformed on
+                        purpose); {"$now": S} in it is the server-side time now + S seconds
+  migrate.py workers N  inserts N workers documents with a heartbeat of now
   migrate.py heartbeat NAME SECONDS   refreshes Pulp's workers/NAME heartbeat every
                         0.1 s for SECONDS, then prints the last heartbeat (epoch seconds)
 Output goes to stdout/stderr, as pulp-manage-db's does.
@@ -65,6 +68,29 @@ if len(sys.argv) > 1:
             upsert=True,
         )
         print("%.6f" % time.time(), flush=True)
+    elif what == "insert":
+        import datetime
+        import json
+
+        def when(v):
+            if isinstance(v, dict) and set(v) == {"$now"}:
+                return datetime.datetime.utcnow() + datetime.timedelta(seconds=v["$now"])
+            if isinstance(v, dict):
+                return {k: when(x) for k, x in v.items()}
+            return v
+
+        doc = when(json.loads(sys.argv[3]))
+        if isinstance(doc, list):
+            db[sys.argv[2]].insert_many(doc)
+        else:
+            db[sys.argv[2]].insert_one(doc)
+    elif what == "workers":
+        import datetime
+        now = datetime.datetime.utcnow()
+        db.workers.insert_many(
+            [{"_id": "reserved_resource_worker-%d@pod" % i, "last_heartbeat": now}
+             for i in range(int(sys.argv[2]))]
+        )
     elif what == "heartbeat":
         import datetime
         name, until = sys.argv[2], time.time() + float(sys.argv[3])
