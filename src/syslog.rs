@@ -341,15 +341,18 @@ pub fn format_line(datagram: &[u8], len: usize, out: &mut Vec<u8>) {
         FACILITIES.get(facility).copied().unwrap_or("unknown"),
         SEVERITIES[severity]
     );
-    match (tag, pid) {
-        (Some(t), Some(p)) => {
-            let _ = write!(out, " {t}[{p}]:");
+    // The sender chooses the tag and pid as freely as the message: escaped alike, or a
+    // line break in an RFC 5424 APP-NAME would forge a line of its own.
+    if let Some(t) = tag {
+        out.push(b' ');
+        escape_into(t, out);
+        if let Some(p) = pid {
+            out.push(b'[');
+            escape_into(p, out);
+            out.push(b']');
         }
-        (Some(t), None) => {
-            let _ = write!(out, " {t}:");
-        }
-        _ => out.push(b':'),
     }
+    out.push(b':');
     if !msg.is_empty() {
         out.push(b' ');
         escape_into(msg, out);
@@ -519,6 +522,25 @@ mod tests {
         assert_eq!(line(b"<0>"), "kern.emerg:\n");
         assert_eq!(line(b"<14>a\x1bb\r\n"), "user.info: a\\x1bb\n");
         assert_eq!(line(b"<14>\xff\xfe"), "user.info: \u{fffd}\u{fffd}\n");
+    }
+
+    #[test]
+    fn tag_and_pid_are_escaped_like_the_message() {
+        // RFC 5424 fields are split at spaces only: a line break forged a line.
+        assert_eq!(
+            line(b"<13>1 - - app\nforged 1\x1b[2J - - msg"),
+            "user.notice app\\nforged[1\\x1b[2J]: msg\n"
+        );
+        assert_eq!(
+            line(b"<13>1 - - a\x07pp p\rid - - body"),
+            "user.notice a\\x07pp[p\\rid]: body\n"
+        );
+        // RFC 3164: a tag ends at whitespace, but ESC and BEL are not whitespace.
+        assert_eq!(
+            line(b"<13>t\x1b]0;x\x07g[1\x1b[m]: m"),
+            "user.notice t\\x1b]0;x\\x07g[1\\x1b[m]: m\n"
+        );
+        assert_eq!(line(b"<13>ta\x1bg: m"), "user.notice ta\\x1bg: m\n");
     }
 
     #[test]

@@ -446,3 +446,31 @@ fn pulp_before_2_12_gets_the_relay() {
         );
     }
 }
+
+#[test]
+fn a_forged_tag_or_pid_stays_on_its_line() {
+    let script = r#"
+import socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.connect('/dev/log')
+s.send(b'<13>1 - - app\nauth.crit root - - one')
+s.send(b'<13>tag\x1b]0;title\x07[1\x1b[2J]: two')
+"#;
+    let out = run(pid1_private_dev(
+        &[],
+        &["--", "python3", "-c", script],
+        None,
+    ));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    has(&out.stderr, "\nuser.notice app\\nauth.crit[root]: one\n");
+    has(
+        &out.stderr,
+        "\nuser.notice tag\\x1b]0;title\\x07[1\\x1b[2J]: two\n",
+    );
+    assert!(
+        !out.stderr.lines().any(|l| l.starts_with("auth.crit")),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains(['\x1b', '\x07']), "{}", out.stderr);
+}
