@@ -90,7 +90,7 @@ pub fn supervise(service: &Service, fwd: &Forwarding, original_mask: &SigSet) ->
                 // Take what else has ended too, then leave: when PID 1 exits, the kernel
                 // ends what is left in the namespace.
                 while sys::reap_one().is_some() {}
-                log_end(service, ended.code);
+                log_end(service, &ended);
                 return Ok(ended.code);
             }
         }
@@ -107,15 +107,15 @@ pub fn supervise(service: &Service, fwd: &Forwarding, original_mask: &SigSet) ->
     }
 }
 
-fn log_end(service: &Service, code: i32) {
-    if code > 128 {
-        log::info!(
+fn log_end(service: &Service, ended: &sys::Ended) {
+    let code = ended.code;
+    match ended.signal {
+        Some(sig) => log::info!(
             "{} was killed by {}: exiting with {code}",
             service.name(),
-            sys::signal_name(code - 128)
-        );
-    } else {
-        log::info!("{} exited with {code}", service.name());
+            sys::signal_name(sig)
+        ),
+        None => log::info!("{} exited with {code}", service.name()),
     }
 }
 

@@ -170,6 +170,8 @@ pub fn signal_number(text: &str) -> Option<i32> {
 pub struct Ended {
     pub pid: i32,
     pub code: i32,
+    /// The signal that killed it; None when it exited (an exit code above 128 is not one).
+    pub signal: Option<i32>,
 }
 
 /// Reaps one child that has ended, without blocking. None when none is left to reap now.
@@ -179,14 +181,14 @@ pub fn reap_one() -> Option<Ended> {
         // SAFETY: status is a valid out pointer; WNOHANG never blocks.
         let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
         if pid > 0 {
-            let code = if libc::WIFEXITED(status) {
-                libc::WEXITSTATUS(status)
+            let (code, signal) = if libc::WIFEXITED(status) {
+                (libc::WEXITSTATUS(status), None)
             } else if libc::WIFSIGNALED(status) {
-                128 + libc::WTERMSIG(status)
+                (128 + libc::WTERMSIG(status), Some(libc::WTERMSIG(status)))
             } else {
                 continue;
             };
-            return Some(Ended { pid, code });
+            return Some(Ended { pid, code, signal });
         }
         if pid < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
             continue;
