@@ -113,7 +113,7 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
         Job::Migrate(m) => {
             let signals = startup::Signals::watch();
             let values = conf::read_values(conf_path)?;
-            let _relay = syslog::start(&m.syslog, conf_path, true);
+            let _relay = syslog::start(&m.syslog, conf_path, true, Some(&signals));
             migrate_phase(&m, &values, &signals, original_mask).map(|()| exit::OK)
         }
         Job::Run(r) => {
@@ -134,7 +134,7 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
                     // pulp-manage-db (its --dry-run too) logs to /dev/log, and exits 69
                     // without it.
                     let _relay = (r.migrate.is_some() || r.gate.is_some())
-                        .then(|| syslog::start(&r.syslog, conf_path, true))
+                        .then(|| syslog::start(&r.syslog, conf_path, true, Some(&signals)))
                         .flatten();
                     if let Some(m) = &r.migrate {
                         migrate_phase(m, &values, &signals, original_mask)?;
@@ -156,7 +156,8 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
             if r.supervise {
                 // A stop signal pending now exits at once: before the socket exists.
                 startup::settle();
-                let _relay = syslog::start(&r.syslog, conf_path, r.role.is_some());
+                // Dropped before pulp-init exits: supervise returns even for a stop signal.
+                let _relay = syslog::start(&r.syslog, conf_path, r.role.is_some(), None);
                 supervise::supervise(&service, &r.forwarding, original_mask)
             } else {
                 syslog::warn_if_exec_cannot_help(&r.syslog, conf_path, r.role.is_some());

@@ -37,7 +37,10 @@ pub fn supervise(service: &Service, fwd: &Forwarding, original_mask: &SigSet) ->
             );
         }
     }
-    crate::startup::settle();
+    // Returning, not exiting: the caller's /dev/log relay must remove its socket.
+    if let Some(code) = crate::startup::pending_stop() {
+        return Ok(code);
+    }
     let child = service
         .command(original_mask, true)?
         .spawn()

@@ -8,9 +8,10 @@
 //! as one line: `facility.severity tag[pid]: message`.
 
 use crate::conf::{self, parse, Edit};
+use crate::startup::Signals;
 use crate::sys;
 use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,21 +53,59 @@ pub struct SyslogOptions {
     pub syslog: Mode,
 }
 
-/// The edit `[server] log_type: console`, when the container has no /dev/log, server.conf
-/// documents the key (a commented `# log_type:` line under `[server]`, as Pulp ≥ 2.12
-/// ships it) and neither the file nor the environment sets it. None otherwise, also when
-/// server.conf cannot be read (the config phase reports that itself).
-pub fn log_type_edit(conf_path: &Path, edits: &[Edit]) -> Option<Edit> {
-    if present(Path::new(DEV_LOG)) {
-        return None;
-    }
-    // conf::load refuses what is not a regular file without blocking on it (a FIFO).
-    let text = conf::load(conf_path).ok()?;
-    console_edit(&text, edits)
+/// What is at /dev/log, found out by connecting as Pulp's handler will: a socket file
+/// says nothing about a listener (one left by a start that was killed, or the host's
+/// whose syslog is down).
+#[derive(Debug)]
+enum DevLog {
+    Missing,
+    /// Something listens (the host's syslog mounted in, or a relay of another start).
+    Answers,
+    /// A socket nothing listens on: pulp-init may replace it.
+    Stale(io::Error),
+    /// Does not answer and is not pulp-init's to replace: a symlink, another kind of
+    /// file, or a socket it may not use.
+    Unusable(io::Error),
 }
 
-/// The decision of `log_type_edit`, given that /dev/log is missing.
-pub fn console_edit(conf_text: &str, edits: &[Edit]) -> Option<Edit> {
+impl DevLog {
+    fn at(path: &Path) -> DevLog {
+        let Err(e) = UnixDatagram::unbound().and_then(|s| s.connect(path)) else {
+            return DevLog::Answers;
+        };
+        let meta = path.symlink_metadata();
+        match e.raw_os_error() {
+            // A stream socket listens: Python's SysLogHandler and glibc fall back to it.
+            Some(libc::EPROTOTYPE) => DevLog::Answers,
+            Some(libc::ENOENT) if meta.is_err() => DevLog::Missing,
+            Some(libc::ECONNREFUSED) if meta.is_ok_and(|m| m.file_type().is_socket()) => {
+                DevLog::Stale(e)
+            }
+            _ => DevLog::Unusable(e),
+        }
+    }
+}
+
+/// The edit `[server] log_type: console`, when nothing answers on the container's
+/// /dev/log, server.conf documents the key (a commented `# log_type:` line under
+/// `[server]`, as Pulp ≥ 2.12 ships it) and neither the file nor the environment sets it.
+/// None otherwise, also when server.conf cannot be read (the config phase reports that
+/// itself).
+pub fn log_type_edit(conf_path: &Path, edits: &[Edit]) -> Option<Edit> {
+    let why = match DevLog::at(Path::new(DEV_LOG)) {
+        DevLog::Answers => return None,
+        DevLog::Missing => "no /dev/log in the container; Pulp logs to stderr".into(),
+        DevLog::Stale(e) | DevLog::Unusable(e) => {
+            format!("nothing answers on {DEV_LOG} ({e}); Pulp logs to stderr")
+        }
+    };
+    // conf::load refuses what is not a regular file without blocking on it (a FIFO).
+    let text = conf::load(conf_path).ok()?;
+    console_edit(&text, edits, why)
+}
+
+/// The decision of `log_type_edit`, given that nothing answers on /dev/log (`why`).
+pub fn console_edit(conf_text: &str, edits: &[Edit], why: String) -> Option<Edit> {
     if edits
         .iter()
         .any(|e| e.section.eq_ignore_ascii_case("server") && e.key.eq_ignore_ascii_case("log_type"))
@@ -91,7 +130,7 @@ pub fn console_edit(conf_text: &str, edits: &[Edit]) -> Option<Edit> {
         value: "console".into(),
         secret: false,
         only_if_present: false,
-        source: "no /dev/log in the container; Pulp logs to stderr".into(),
+        source: why,
     })
 }
 
@@ -103,61 +142,82 @@ fn is_commented_key(line: &str, key: &str) -> bool {
         && body[key.len()..].trim_start().starts_with([':', '='])
 }
 
-/// A path exists (a dangling symlink counts: it is not ours to replace).
-fn present(path: &Path) -> bool {
-    path.symlink_metadata().is_ok()
-}
-
-/// Why pulp-init will not relay, or None when it should.
-fn relay_not_needed(opts: &SyslogOptions, conf_path: &Path) -> Option<String> {
+/// Why pulp-init will not relay (None: it should), and what is at /dev/log.
+fn relay_not_needed(opts: &SyslogOptions, conf_path: &Path) -> (Option<String>, DevLog) {
+    let dev_log = DevLog::at(Path::new(DEV_LOG));
     if opts.syslog == Mode::Off {
-        return Some("PULP_INIT_SYSLOG=off".into());
+        return (Some("PULP_INIT_SYSLOG=off".into()), dev_log);
     }
-    if present(Path::new(DEV_LOG)) {
-        return Some(format!("{DEV_LOG} exists (left alone)"));
+    if let DevLog::Answers = dev_log {
+        return (Some(format!("{DEV_LOG} answers (left alone)")), dev_log);
     }
-    let values = conf::read_values(conf_path).ok()?;
-    match values.get("server", "log_type") {
-        Ok(Some(t)) if t.trim().eq_ignore_ascii_case("console") => Some(format!(
-            "{} sets [server] log_type = console",
-            conf_path.display()
-        )),
-        _ => None,
-    }
+    let console = conf::read_values(conf_path)
+        .ok()
+        .and_then(|v| v.get("server", "log_type").ok().flatten())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("console"));
+    let why = console.then(|| format!("{} sets [server] log_type = console", conf_path.display()));
+    (why, dev_log)
 }
 
 /// Starts the relay when it is needed (see the module head); logs why not otherwise.
 /// The returned guard stops it, prints what is still queued and removes the socket.
 /// `for_pulp`: a Pulp role runs, so a /dev/log that cannot be bound is worth a warning.
-pub fn start(opts: &SyslogOptions, conf_path: &Path, for_pulp: bool) -> Option<Relay> {
-    if let Some(why) = relay_not_needed(opts, conf_path) {
-        log::debug!("no syslog relay: {why}");
-        return None;
-    }
-    match Relay::bind(Path::new(DEV_LOG)) {
+/// `signals`: start-up's watcher, which removes the socket if a stop signal ends
+/// pulp-init before the guard is dropped.
+pub fn start(
+    opts: &SyslogOptions,
+    conf_path: &Path,
+    for_pulp: bool,
+    signals: Option<&Signals>,
+) -> Option<Relay> {
+    let path = Path::new(DEV_LOG);
+    let dev_log = match relay_not_needed(opts, conf_path) {
+        (Some(why), _) => {
+            log::debug!("no syslog relay: {why}");
+            return None;
+        }
+        (None, dev_log) => dev_log,
+    };
+    let problem = match dev_log {
+        DevLog::Missing | DevLog::Answers => None,
+        // Left by a start that was killed, or a host syslog that is down.
+        DevLog::Stale(_) => std::fs::remove_file(path).err().map(|e| {
+            format!("{DEV_LOG} is a socket nothing listens on and cannot be replaced: {e}")
+        }),
+        DevLog::Unusable(e) => Some(format!(
+            "{DEV_LOG} does not answer ({e}) and is not pulp-init's to replace"
+        )),
+    };
+    let bound = match problem {
+        Some(p) => Err(p),
+        None => Relay::bind(path, signals).map_err(|e| {
+            let who = match sys::geteuid() {
+                0 => String::new(),
+                uid => format!(" (not root: uid {uid})"),
+            };
+            format!("cannot create {DEV_LOG}{who}: {e}")
+        }),
+    };
+    match bound {
         Ok(relay) => {
             log::info!("relaying syslog messages sent to {DEV_LOG} to stderr");
             Some(relay)
         }
-        Err(e) if for_pulp => {
-            log::warn!("{}", cannot_bind(&e));
+        Err(p) if for_pulp => {
+            log::warn!("{}", no_syslog(&p));
             None
         }
-        Err(e) => {
-            log::debug!("no syslog relay: cannot create {DEV_LOG}: {e}");
+        Err(p) => {
+            log::debug!("no syslog relay: {p}");
             None
         }
     }
 }
 
-/// The one line for a /dev/log that cannot be bound.
-fn cannot_bind(e: &io::Error) -> String {
-    let who = match sys::geteuid() {
-        0 => String::new(),
-        uid => format!(" (not root: uid {uid})"),
-    };
+/// The one line for a /dev/log pulp-init cannot provide.
+fn no_syslog(problem: &str) -> String {
     format!(
-        "cannot create {DEV_LOG}{who}: {e}; Pulp cannot log to syslog and exits 69 \
+        "{problem}; Pulp cannot log to syslog and exits 69 \
          (\"Unable to access log\"): set PULP__SERVER__LOG_TYPE=console (Pulp >= 2.12), \
          or mount the host's /dev/log into the container"
     )
@@ -166,7 +226,7 @@ fn cannot_bind(e: &io::Error) -> String {
 /// Exec mode: pulp-init will be gone, so only `log_type` can help; say so when a Pulp
 /// role runs, it is not set and there is no /dev/log.
 pub fn warn_if_exec_cannot_help(opts: &SyslogOptions, conf_path: &Path, for_pulp: bool) {
-    if for_pulp && relay_not_needed(opts, conf_path).is_none() {
+    if for_pulp && relay_not_needed(opts, conf_path).0.is_none() {
         log::warn!(
             "no {DEV_LOG} and pulp-init execs the service (not PID 1), so it cannot relay \
              syslog; Pulp exits 69 (\"Unable to access log\"): set \
@@ -180,13 +240,23 @@ pub fn warn_if_exec_cannot_help(opts: &SyslogOptions, conf_path: &Path, for_pulp
 /// what is still queued, and stops the thread.
 pub struct Relay {
     path: PathBuf,
+    signals: Option<Signals>,
     socket: Arc<UnixDatagram>,
     stopping: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Relay {
-    pub fn bind(path: &Path) -> io::Result<Relay> {
+    /// Binds `path`; with start-up's `signals`, a stop signal that ends pulp-init before
+    /// the relay is dropped removes it too.
+    pub fn bind(path: &Path, signals: Option<&Signals>) -> io::Result<Relay> {
+        match signals {
+            Some(s) => s.make_removable(path, || Relay::bind_alone(path, Some(s.clone()))),
+            None => Relay::bind_alone(path, None),
+        }
+    }
+
+    fn bind_alone(path: &Path, signals: Option<Signals>) -> io::Result<Relay> {
         let socket = UnixDatagram::bind(path)?;
         // Every user may log (the services run unprivileged); the umask must not decide.
         if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666)) {
@@ -216,6 +286,7 @@ impl Relay {
         };
         Ok(Relay {
             path: path.to_path_buf(),
+            signals,
             socket,
             stopping,
             thread: Some(thread),
@@ -226,7 +297,10 @@ impl Relay {
 impl Drop for Relay {
     fn drop(&mut self) {
         // No new sender finds the socket; what is queued is still read.
-        let _ = std::fs::remove_file(&self.path);
+        let _ = match &self.signals {
+            Some(s) => s.remove(&self.path),
+            None => std::fs::remove_file(&self.path),
+        };
         self.stopping.store(true, Ordering::SeqCst);
         // Wakes the thread: recv returns what is queued, then 0.
         let _ = self.socket.shutdown(std::net::Shutdown::Read);
@@ -556,20 +630,21 @@ mod tests {
     #[test]
     fn console_only_where_server_conf_documents_log_type() {
         let documented = "[server]\n# log_type: syslog\n";
-        let e = console_edit(documented, &[]).unwrap();
+        let why = || String::from("why");
+        let e = console_edit(documented, &[], why()).unwrap();
         assert_eq!(
             (e.section.as_str(), e.key.as_str(), e.value.as_str()),
             ("server", "log_type", "console")
         );
         // Set in the file, set by the environment, or not documented: nothing.
-        assert!(console_edit("[server]\nlog_type: syslog\n", &[]).is_none());
-        assert!(console_edit("[server]\nserver_name: x\n", &[]).is_none());
-        assert!(console_edit("# log_type: syslog\n[server]\n", &[]).is_none());
+        assert!(console_edit("[server]\nlog_type: syslog\n", &[], why()).is_none());
+        assert!(console_edit("[server]\nserver_name: x\n", &[], why()).is_none());
+        assert!(console_edit("# log_type: syslog\n[server]\n", &[], why()).is_none());
         let env = Edit {
             key: "LOG_TYPE".into(),
             ..e.clone()
         };
-        assert!(console_edit(documented, &[env]).is_none());
+        assert!(console_edit(documented, &[env], why()).is_none());
         assert!(is_commented_key("#log_type=console", "log_type"));
         assert!(!is_commented_key("# log_types: x", "log_type"));
         assert!(!is_commented_key(

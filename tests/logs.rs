@@ -364,6 +364,17 @@ fn fixture(version: &str) -> Conf {
 
 /// `pulp-init --role beat` with probes, storage and migrations skipped, running `argv`.
 fn beat(conf: &Conf, env: &[(&str, &str)], argv: &[&str]) -> Finished {
+    beat_on(conf, env, argv, &[], None)
+}
+
+/// `beat`, after `prefix` (which execs the rest), with /dev from `dev` when given.
+fn beat_on(
+    conf: &Conf,
+    env: &[(&str, &str)],
+    argv: &[&str],
+    prefix: &[&str],
+    dev: Option<&std::path::Path>,
+) -> Finished {
     let mut args = vec![
         "--role",
         "beat",
@@ -377,7 +388,7 @@ fn beat(conf: &Conf, env: &[(&str, &str)], argv: &[&str]) -> Finished {
         "--",
     ];
     args.extend_from_slice(argv);
-    let mut cmd = pid1_private_dev(&[], &args, None);
+    let mut cmd = pid1_private_dev(prefix, &args, dev);
     cmd.envs(env.iter().copied());
     run(cmd)
 }
@@ -445,6 +456,130 @@ fn pulp_before_2_12_gets_the_relay() {
             "{version}"
         );
     }
+}
+
+/// A socket file nothing listens on, as a killed pulp-init (or a host syslog that is
+/// down) leaves it.
+fn stale_socket(path: &std::path::Path) {
+    drop(std::os::unix::net::UnixDatagram::bind(path).unwrap());
+    assert!(std::fs::symlink_metadata(path).is_ok());
+}
+
+#[test]
+fn a_stop_signal_during_the_gate_removes_dev_log() {
+    let db = Db::new();
+    db.query_args(&["record", "fp-old"]);
+    let dev = tempfile::tempdir().unwrap();
+    let command = format!("{} {}", python(), program());
+    let mut cmd = pid1_private_dev(
+        &[],
+        &[
+            "--role",
+            "worker",
+            "--conf",
+            db.conf.arg(),
+            "--user",
+            "root",
+            "--skip-config",
+            "--skip-wait",
+            "--skip-storage",
+            "--migrate-command",
+            &command,
+            "--",
+            "true",
+        ],
+        Some(dev.path()),
+    );
+    cmd.env("TEST_MONGO_URL", db.url())
+        .env("PULP_INIT_MIGRATION_FINGERPRINT", "fp-new");
+    let running = Running::spawn(cmd);
+    let init = init_pid(running.child.id());
+    running.wait_for_stderr("schema: waiting", DEADLINE);
+    has(
+        &running.stderr(),
+        "relaying syslog messages sent to /dev/log to stderr",
+    );
+    assert!(dev.path().join("log").exists());
+    assert_eq!(unsafe { libc::kill(init, libc::SIGTERM) }, 0);
+    let (code, _, _, log) = running.finish(DEADLINE);
+    assert_eq!(code, Some(143), "{log}");
+    has(&log, "SIGTERM received before the service started: exiting");
+    assert!(
+        std::fs::symlink_metadata(dev.path().join("log")).is_err(),
+        "/dev/log left behind: {log}"
+    );
+}
+
+#[test]
+fn a_dev_log_nothing_listens_on_is_replaced() {
+    let dev = tempfile::tempdir().unwrap();
+    stale_socket(&dev.path().join("log"));
+    let out = run(pid1_private_dev(
+        &[],
+        &["--", "logger", "-t", "t", "through a fresh socket"],
+        Some(dev.path()),
+    ));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    has(
+        &out.stderr,
+        "relaying syslog messages sent to /dev/log to stderr",
+    );
+    has(&out.stderr, "user.notice t: through a fresh socket");
+    assert!(!dev.path().join("log").exists(), "/dev/log left behind");
+
+    // Pulp >= 2.12 logs to the console instead, as without a /dev/log.
+    stale_socket(&dev.path().join("log"));
+    let conf = fixture("2.21-final");
+    let out = beat_on(&conf, &[], &["true"], &[], Some(dev.path()));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    has(
+        &out.stderr,
+        "set [server] log_type = console (from nothing answers on /dev/log",
+    );
+    has(
+        &std::fs::read_to_string(&conf.path).unwrap(),
+        "\nlog_type: console\n",
+    );
+}
+
+#[test]
+fn a_dev_log_nothing_listens_on_that_cannot_be_replaced_is_said_once() {
+    let dev = tempfile::tempdir().unwrap();
+    stale_socket(&dev.path().join("log"));
+    let other = tempfile::tempdir().unwrap();
+    let mounted = other.path().join("host-log");
+    stale_socket(&mounted);
+    // The host's socket bind-mounted over /dev/log: unlink says EBUSY.
+    let script = format!("mount --bind {} /dev/log && exec \"$@\"", mounted.display());
+    let prefix = ["sh", "-c", script.as_str(), "sh"];
+    let about_dev_log = |out: &Finished| {
+        out.stderr
+            .lines()
+            .filter(|l| l.contains("/dev/log"))
+            .count()
+    };
+
+    // Pulp >= 2.12: the console, and one line saying why.
+    let conf = fixture("2.21-final");
+    let out = beat_on(&conf, &[], &["true"], &prefix, Some(dev.path()));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    has(
+        &out.stderr,
+        "set [server] log_type = console (from nothing answers on /dev/log",
+    );
+    assert_eq!(about_dev_log(&out), 1, "{}", out.stderr);
+
+    // Older Pulp cannot: one warning saying what to set.
+    let conf = fixture("2.8.0");
+    let out = beat_on(&conf, &[], &["true"], &prefix, Some(dev.path()));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    has(
+        &out.stderr,
+        "/dev/log is a socket nothing listens on and cannot be replaced: Device or resource busy",
+    );
+    has(&out.stderr, "set PULP__SERVER__LOG_TYPE=console");
+    assert_eq!(about_dev_log(&out), 1, "{}", out.stderr);
+    assert!(dev.path().join("log").exists());
 }
 
 #[test]
