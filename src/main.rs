@@ -18,6 +18,7 @@ mod reexec;
 mod roles;
 mod settings;
 mod startup;
+mod stderr;
 mod storage;
 mod supervise;
 mod sys;
@@ -81,13 +82,16 @@ fn init_logging() {
         // `lapin=trace` asks for more from lapin, not for silence from pulp-init.
         format!("pulp_init=info,{spec}")
     };
-    env_logger::Builder::new()
-        .parse_filters(&spec)
-        .format(|buf, record| {
-            let level = record.level().as_str().to_lowercase();
-            writeln!(buf, "pulp-init: {level}: {}", record.args())
-        })
-        .init();
+    let mut builder = env_logger::Builder::new();
+    builder.parse_filters(&spec).format(|buf, record| {
+        let level = record.level().as_str().to_lowercase();
+        writeln!(buf, "pulp-init: {level}: {}", record.args())
+    });
+    // PID 1 logs while it forwards signals: a stderr nobody reads must not stop it.
+    if let Ok(out) = stderr::Stderr::new() {
+        builder.target(env_logger::Target::Pipe(Box::new(out)));
+    }
+    builder.init();
 }
 
 fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {

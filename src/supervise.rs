@@ -71,6 +71,8 @@ pub fn supervise(service: &Service, fwd: &Forwarding, original_mask: &SigSet) ->
             if sig != libc::SIGCHLD {
                 let to = fwd.rewrite(sig);
                 let target = if fwd.group { -pid } else { pid };
+                // The signal first, the log line after: writing can be slow.
+                let sent = sys::kill(target, to);
                 if to == sig {
                     log::debug!("forwarding {} to {target}", sys::signal_name(sig));
                 } else {
@@ -80,7 +82,7 @@ pub fn supervise(service: &Service, fwd: &Forwarding, original_mask: &SigSet) ->
                         sys::signal_name(to)
                     );
                 }
-                if let Err(e) = sys::kill(target, to) {
+                if let Err(e) = sent {
                     log::warn!("cannot send {} to {target}: {e}", sys::signal_name(to));
                 }
                 if sig == libc::SIGTERM && kill_at.is_none() {
@@ -98,13 +100,13 @@ pub fn supervise(service: &Service, fwd: &Forwarding, original_mask: &SigSet) ->
             }
         }
         if kill_at.is_some_and(|t| Instant::now() >= t) {
+            let _ = sys::kill(-pid, libc::SIGKILL);
+            let _ = sys::kill(pid, libc::SIGKILL);
             log::warn!(
                 "{} still running {} after SIGTERM: sending SIGKILL",
                 service.name(),
                 fwd.grace.map(crate::time::human).unwrap_or_default()
             );
-            let _ = sys::kill(-pid, libc::SIGKILL);
-            let _ = sys::kill(pid, libc::SIGKILL);
             kill_at = None;
         }
     }

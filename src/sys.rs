@@ -584,6 +584,37 @@ pub fn write_test(
     })
 }
 
+// Stderr without waiting for its reader (pulp-init's own log lines, src/stderr.rs).
+
+/// `send(2)` with `MSG_DONTWAIT`: EAGAIN instead of waiting when the socket is full,
+/// without setting O_NONBLOCK on a description the service shares.
+pub fn send_dontwait(fd: std::os::fd::BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid open descriptor, and a buffer of buf.len() readable bytes.
+    let n = unsafe {
+        libc::send(
+            fd.as_raw_fd(),
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
+/// Whether a write to `fd` would not wait now (`poll(2)` for POLLOUT, no timeout).
+pub fn writable_now(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, and a zero timeout.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n == 1 && p.revents & libc::POLLOUT != 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

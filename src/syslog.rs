@@ -11,6 +11,7 @@ use crate::conf::{self, parse, Edit};
 use crate::startup::Signals;
 use crate::sys;
 use std::io::{self, Write};
+use std::os::fd::AsFd;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -269,6 +270,16 @@ impl Relay {
         // a socket nobody read for 0.5 s, 10000 received); only a non-blocking sender
         // gets EAGAIN, and no raising of a buffer here would change that.
         let socket = Arc::new(socket);
+        // A descriptor of its own, not std's stderr, whose lock PID 1's log lines would
+        // wait for while this thread waits for a reader (it may: the senders wait too,
+        // and nothing is lost). PID 1's lines never wait (src/stderr.rs).
+        let out = match io::stderr().as_fd().try_clone_to_owned() {
+            Ok(fd) => std::fs::File::from(fd),
+            Err(e) => {
+                let _ = std::fs::remove_file(path);
+                return Err(e);
+            }
+        };
         let stopping = Arc::new(AtomicBool::new(false));
         let (s, stop) = (socket.clone(), stopping.clone());
         // Signals stay blocked in this thread (it inherits the mask): the supervisor's
@@ -276,7 +287,7 @@ impl Relay {
         let thread = std::thread::Builder::new()
             .name("syslog-relay".into())
             .stack_size(RELAY_STACK)
-            .spawn(move || relay_loop(&s, &stop));
+            .spawn(move || relay_loop(&s, &stop, out));
         let thread = match thread {
             Ok(t) => t,
             Err(e) => {
@@ -322,7 +333,7 @@ impl Drop for Relay {
 /// RSS, all of it pages of the binary).
 const IDLE: Duration = Duration::from_millis(250);
 
-fn relay_loop(socket: &UnixDatagram, stopping: &AtomicBool) {
+fn relay_loop(socket: &UnixDatagram, stopping: &AtomicBool, mut out: std::fs::File) {
     let mut buf = vec![0u8; RECV_BUFFER];
     let mut line = Vec::with_capacity(1024);
     let mut since_release = 0usize;
@@ -358,7 +369,7 @@ fn relay_loop(socket: &UnixDatagram, stopping: &AtomicBool) {
         line.clear();
         format_line(&buf[..got], len, &mut line);
         // One write per line, so lines of different writers never mix mid-line.
-        let _ = io::stderr().lock().write_all(&line);
+        let _ = out.write_all(&line);
     }
 }
 

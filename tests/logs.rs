@@ -609,3 +609,108 @@ s.send(b'<13>tag\x1b]0;title\x07[1\x1b[2J]: two')
     );
     assert!(!out.stderr.contains(['\x1b', '\x07']), "{}", out.stderr);
 }
+
+/// A service that writes `term` to a file when SIGTERM arrives and exits 0. `flood`: two
+/// children send syslog messages as fast as they can; `fill`: one writes to stderr.
+const STALLED: &str = r#"
+import os, signal, socket, sys, time
+rec = sys.argv[1]
+def term(s, f):
+    with open(rec, 'a') as out:
+        out.write('term\n')
+    os._exit(0)
+signal.signal(signal.SIGTERM, term)
+if sys.argv[2] == 'flood':
+    for w in range(2):
+        if os.fork() == 0:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            s.connect('/dev/log')
+            while True:
+                s.send(b'<14>flood: ' + b'x' * 200)
+else:
+    if os.fork() == 0:
+        while True:
+            # Whole pages: no room is left in the last one for a short line.
+            os.write(2, b'y' * 4095 + b'\n')
+with open(rec, 'a') as out:
+    out.write('ready\n')
+while True:
+    time.sleep(1)
+"#;
+
+/// pulp-init as PID 1 whose stderr is a full pipe nobody reads; `mode` as in STALLED.
+/// Returns whether the service got SIGTERM within 5 s, and pulp-init's exit code.
+fn sigterm_with_stderr_stalled(mode: &str, env: &[(&str, &str)]) -> (bool, Option<i32>) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec");
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    let (unread, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let mut cmd = pid1_private_dev(
+        &[],
+        &["--", "python3", "-c", STALLED, rec.to_str().unwrap(), mode],
+        None,
+    );
+    // Debug: PID 1 logs each signal it forwards.
+    cmd.env("PULP_INIT_LOG", "debug")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(write));
+    let mut child = cmd.spawn().unwrap();
+    drop(cmd);
+    let init = init_pid(child.id());
+    let read = || std::fs::read_to_string(&rec).unwrap_or_default();
+    let queued = || {
+        let mut n: libc::c_int = 0;
+        unsafe {
+            libc::ioctl(
+                std::os::fd::AsRawFd::as_raw_fd(&unread),
+                libc::FIONREAD,
+                &mut n,
+            )
+        };
+        n
+    };
+    wait_until("the service", DEADLINE, || read().contains("ready"));
+    wait_until("a full pipe", DEADLINE, || queued() >= 60 * 1024);
+    assert_eq!(unsafe { libc::kill(init, libc::SIGTERM) }, 0);
+    let until = Instant::now() + Duration::from_secs(5);
+    while !read().contains("term") && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let delivered = read().contains("term");
+    let until = Instant::now() + DEADLINE;
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if !delivered || Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    drop(unread);
+    (delivered, code)
+}
+
+#[test]
+fn a_stderr_nobody_reads_does_not_stop_sigterm_from_reaching_the_service() {
+    // The relay blocked writing while it held std's stderr lock, which PID 1's line
+    // "forwarding SIGTERM" waited for, before the kill.
+    let (delivered, code) = sigterm_with_stderr_stalled("flood", &[]);
+    assert!(
+        delivered,
+        "SIGTERM not delivered within 5 s (relay flooding)"
+    );
+    assert_eq!(code, Some(0));
+    // Without the relay, PID 1's own write waited for the reader.
+    let (delivered, code) = sigterm_with_stderr_stalled("fill", &[("PULP_INIT_SYSLOG", "off")]);
+    assert!(
+        delivered,
+        "SIGTERM not delivered within 5 s (service filling stderr)"
+    );
+    assert_eq!(code, Some(0));
+}
