@@ -611,15 +611,19 @@ s.send(b'<13>tag\x1b]0;title\x07[1\x1b[2J]: two')
 }
 
 /// A service that writes `term` to a file when SIGTERM arrives and exits 0. `flood`: two
-/// children send syslog messages as fast as they can; `fill`: one writes to stderr.
+/// children send syslog messages as fast as they can; `fill`: one writes to stderr until
+/// SIGUSR1 comes (answered `usr1`); SIGUSR2 is answered `usr2`.
 const STALLED: &str = r#"
 import os, signal, socket, sys, time
 rec = sys.argv[1]
-def term(s, f):
+def note(what):
     with open(rec, 'a') as out:
-        out.write('term\n')
+        out.write(what + '\n')
+def term(s, f):
+    note('term')
     os._exit(0)
 signal.signal(signal.SIGTERM, term)
+signal.signal(signal.SIGUSR2, lambda s, f: note('usr2'))
 if sys.argv[2] == 'flood':
     for w in range(2):
         if os.fork() == 0:
@@ -628,89 +632,208 @@ if sys.argv[2] == 'flood':
             while True:
                 s.send(b'<14>flood: ' + b'x' * 200)
 else:
-    if os.fork() == 0:
+    filler = os.fork()
+    if filler == 0:
         while True:
             # Whole pages: no room is left in the last one for a short line.
             os.write(2, b'y' * 4095 + b'\n')
-with open(rec, 'a') as out:
-    out.write('ready\n')
+    def usr1(s, f):
+        os.kill(filler, signal.SIGKILL)
+        os.waitpid(filler, 0)
+        note('usr1')
+    signal.signal(signal.SIGUSR1, usr1)
+note('ready')
 while True:
     time.sleep(1)
 "#;
 
-/// pulp-init as PID 1 whose stderr is a full pipe nobody reads; `mode` as in STALLED.
-/// Returns whether the service got SIGTERM within 5 s, and pulp-init's exit code.
-fn sigterm_with_stderr_stalled(mode: &str, env: &[(&str, &str)]) -> (bool, Option<i32>) {
-    use std::os::fd::{FromRawFd, OwnedFd};
-    let dir = tempfile::tempdir().unwrap();
-    let rec = dir.path().join("rec");
-    let mut fds = [0; 2];
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    let (unread, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    let mut cmd = pid1_private_dev(
-        &[],
-        &["--", "python3", "-c", STALLED, rec.to_str().unwrap(), mode],
-        None,
-    );
-    // Debug: PID 1 logs each signal it forwards.
-    cmd.env("PULP_INIT_LOG", "debug")
-        .envs(env.iter().copied())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::from(write));
-    let mut child = cmd.spawn().unwrap();
-    drop(cmd);
-    let init = init_pid(child.id());
-    let read = || std::fs::read_to_string(&rec).unwrap_or_default();
-    let queued = || {
-        let mut n: libc::c_int = 0;
-        unsafe {
-            libc::ioctl(
-                std::os::fd::AsRawFd::as_raw_fd(&unread),
-                libc::FIONREAD,
-                &mut n,
-            )
+/// pulp-init as PID 1 (after `prefix`) running STALLED in `mode`, its stderr a pipe the
+/// test holds; debug logging, so PID 1 logs each signal it forwards.
+struct Stalled {
+    child: std::process::Child,
+    init: i32,
+    rec: std::path::PathBuf,
+    unread: std::fs::File,
+    _dir: tempfile::TempDir,
+}
+
+impl Stalled {
+    fn start(mode: &str, env: &[(&str, &str)], prefix: &[&str]) -> Stalled {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        // The service may run as nobody.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let rec = dir.path().join("rec");
+        let mut fds = [0; 2];
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        let (unread, write) =
+            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let mut cmd = pid1_private_dev(
+            prefix,
+            &["--", "python3", "-c", STALLED, rec.to_str().unwrap(), mode],
+            None,
+        );
+        cmd.env("PULP_INIT_LOG", "debug")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::from(write));
+        let child = cmd.spawn().unwrap();
+        drop(cmd);
+        let init = init_pid(child.id());
+        let stalled = Stalled {
+            child,
+            init,
+            rec,
+            unread: unread.into(),
+            _dir: dir,
         };
-        n
-    };
-    wait_until("the service", DEADLINE, || read().contains("ready"));
-    wait_until("a full pipe", DEADLINE, || queued() >= 60 * 1024);
-    assert_eq!(unsafe { libc::kill(init, libc::SIGTERM) }, 0);
-    let until = Instant::now() + Duration::from_secs(5);
-    while !read().contains("term") && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(5));
+        wait_until("the service", DEADLINE, || stalled.said("ready"));
+        wait_until("a full pipe", DEADLINE, || stalled.queued() >= 60 * 1024);
+        stalled
     }
-    let delivered = read().contains("term");
-    let until = Instant::now() + DEADLINE;
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code();
+
+    fn said(&self, what: &str) -> bool {
+        std::fs::read_to_string(&self.rec)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l == what)
+    }
+
+    /// Bytes in the pipe, unread.
+    fn queued(&self) -> i32 {
+        let mut n: libc::c_int = 0;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&self.unread);
+        assert_eq!(unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) }, 0);
+        n
+    }
+
+    fn signal(&self, sig: i32) {
+        assert_eq!(unsafe { libc::kill(self.init, sig) }, 0);
+    }
+
+    /// Whether the service said `what` within `within`.
+    fn says_within(&self, what: &str, within: Duration) -> bool {
+        let until = Instant::now() + within;
+        while !self.said(what) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
         }
-        if !delivered || Instant::now() > until {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
+        self.said(what)
+    }
+
+    /// pulp-init's exit code, once it has ended (killed at the deadline: None).
+    fn exit_code(mut self) -> Option<i32> {
+        let until = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            if Instant::now() > until {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    drop(unread);
-    (delivered, code)
+    }
+}
+
+impl Drop for Stalled {
+    fn drop(&mut self) {
+        // A failed test must not leave the namespace running (unshare --kill-child).
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// SIGTERM to a pulp-init whose stderr is full and unread: whether the service got it
+/// within 5 s, and pulp-init's exit code.
+fn sigterm_with_stderr_stalled(
+    mode: &str,
+    env: &[(&str, &str)],
+    prefix: &[&str],
+) -> (bool, Option<i32>) {
+    let stalled = Stalled::start(mode, env, prefix);
+    stalled.signal(libc::SIGTERM);
+    let delivered = stalled.says_within("term", Duration::from_secs(5));
+    if !delivered {
+        return (false, None);
+    }
+    (true, stalled.exit_code())
 }
 
 #[test]
 fn a_stderr_nobody_reads_does_not_stop_sigterm_from_reaching_the_service() {
     // The relay blocked writing while it held std's stderr lock, which PID 1's line
     // "forwarding SIGTERM" waited for, before the kill.
-    let (delivered, code) = sigterm_with_stderr_stalled("flood", &[]);
+    let (delivered, code) = sigterm_with_stderr_stalled("flood", &[], &[]);
     assert!(
         delivered,
         "SIGTERM not delivered within 5 s (relay flooding)"
     );
     assert_eq!(code, Some(0));
     // Without the relay, PID 1's own write waited for the reader.
-    let (delivered, code) = sigterm_with_stderr_stalled("fill", &[("PULP_INIT_SYSLOG", "off")]);
+    let off = [("PULP_INIT_SYSLOG", "off")];
+    let (delivered, code) = sigterm_with_stderr_stalled("fill", &off, &[]);
     assert!(
         delivered,
         "SIGTERM not delivered within 5 s (service filling stderr)"
     );
     assert_eq!(code, Some(0));
+    // Not root: the pipe (root's) cannot be opened again without blocking; poll decides.
+    let nobody = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ];
+    let (delivered, code) = sigterm_with_stderr_stalled("fill", &off, &nobody);
+    assert!(delivered, "SIGTERM not delivered within 5 s (not root)");
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn lines_dropped_while_stderr_was_full_are_counted_once_it_drains() {
+    let stalled = Stalled::start("fill", &[("PULP_INIT_SYSLOG", "off")], &[]);
+    // Forwarded while the pipe is full: the filler stops, the line is dropped.
+    stalled.signal(libc::SIGUSR1);
+    assert!(stalled.says_within("usr1", DEADLINE));
+    let mut unread = stalled.unread.try_clone().unwrap();
+    let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = text.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 65536];
+        while let Ok(n) = std::io::Read::read(&mut unread, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    wait_until("the pipe to drain", DEADLINE, || stalled.queued() == 0);
+    stalled.signal(libc::SIGUSR2);
+    assert!(stalled.says_within("usr2", DEADLINE));
+    wait_until("the next line", DEADLINE, || {
+        text.lock().unwrap().contains("forwarding SIGUSR2")
+    });
+    stalled.signal(libc::SIGTERM);
+    assert!(stalled.says_within("term", DEADLINE));
+    assert_eq!(stalled.exit_code(), Some(0));
+    let text = text.lock().unwrap().clone();
+    let ours: Vec<&str> = text
+        .lines()
+        .map(|l| l.trim_start_matches('y'))
+        .filter(|l| l.starts_with("pulp-init: "))
+        .collect();
+    assert!(!text.contains("forwarding SIGUSR1"), "{ours:#?}");
+    let note = ours
+        .iter()
+        .position(|l| *l == "pulp-init: warn: 1 log line of pulp-init dropped: stderr was full")
+        .unwrap_or_else(|| panic!("no note: {ours:#?}"));
+    assert!(
+        ours[note + 1].starts_with("pulp-init: debug: forwarding SIGUSR2 to "),
+        "{ours:#?}"
+    );
 }
