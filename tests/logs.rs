@@ -658,17 +658,22 @@ struct Stalled {
 }
 
 impl Stalled {
-    fn start(mode: &str, env: &[(&str, &str)], prefix: &[&str]) -> Stalled {
+    /// `socket`: stderr is a Unix stream socket (as journald's) rather than a pipe.
+    fn start(mode: &str, env: &[(&str, &str)], prefix: &[&str], socket: bool) -> Stalled {
         use std::os::fd::{FromRawFd, OwnedFd};
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         // The service may run as nobody.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
         let rec = dir.path().join("rec");
-        let mut fds = [0; 2];
-        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-        let (unread, write) =
-            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (unread, write) = if socket {
+            let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+            (OwnedFd::from(a), OwnedFd::from(b))
+        } else {
+            let mut fds = [0; 2];
+            assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+        };
         let mut cmd = pid1_private_dev(
             prefix,
             &["--", "python3", "-c", STALLED, rec.to_str().unwrap(), mode],
@@ -689,8 +694,38 @@ impl Stalled {
             _dir: dir,
         };
         wait_until("the service", DEADLINE, || stalled.said("ready"));
-        wait_until("a full pipe", DEADLINE, || stalled.queued() >= 60 * 1024);
+        if mode == "fill" {
+            wait_until("the filler to wait for the reader", DEADLINE, || {
+                stalled.filler_waits()
+            });
+        } else {
+            wait_until("a full pipe", DEADLINE, || stalled.queued() >= 60 * 1024);
+        }
         stalled
+    }
+
+    /// The service's child that fills stderr sleeps in write(2, …): stderr is full.
+    fn filler_waits(&self) -> bool {
+        let children = |pid: i32| {
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(|p| p.parse::<i32>().unwrap())
+                .collect::<Vec<_>>()
+        };
+        let Some(&service) = children(self.init).first() else {
+            return false;
+        };
+        let Some(&filler) = children(service).first() else {
+            return false;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{filler}/stat")).unwrap_or_default();
+        let sleeping = stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('S'));
+        let syscall =
+            std::fs::read_to_string(format!("/proc/{filler}/syscall")).unwrap_or_default();
+        sleeping && syscall.starts_with(&format!("{} 0x2 ", libc::SYS_write))
     }
 
     fn said(&self, what: &str) -> bool {
@@ -749,11 +784,12 @@ impl Drop for Stalled {
 /// SIGTERM to a pulp-init whose stderr is full and unread: whether the service got it
 /// within 5 s, and pulp-init's exit code.
 fn sigterm_with_stderr_stalled(
+    socket: bool,
     mode: &str,
     env: &[(&str, &str)],
     prefix: &[&str],
 ) -> (bool, Option<i32>) {
-    let stalled = Stalled::start(mode, env, prefix);
+    let stalled = Stalled::start(mode, env, prefix, socket);
     stalled.signal(libc::SIGTERM);
     let delivered = stalled.says_within("term", Duration::from_secs(5));
     if !delivered {
@@ -766,7 +802,7 @@ fn sigterm_with_stderr_stalled(
 fn a_stderr_nobody_reads_does_not_stop_sigterm_from_reaching_the_service() {
     // The relay blocked writing while it held std's stderr lock, which PID 1's line
     // "forwarding SIGTERM" waited for, before the kill.
-    let (delivered, code) = sigterm_with_stderr_stalled("flood", &[], &[]);
+    let (delivered, code) = sigterm_with_stderr_stalled(false, "flood", &[], &[]);
     assert!(
         delivered,
         "SIGTERM not delivered within 5 s (relay flooding)"
@@ -774,7 +810,7 @@ fn a_stderr_nobody_reads_does_not_stop_sigterm_from_reaching_the_service() {
     assert_eq!(code, Some(0));
     // Without the relay, PID 1's own write waited for the reader.
     let off = [("PULP_INIT_SYSLOG", "off")];
-    let (delivered, code) = sigterm_with_stderr_stalled("fill", &off, &[]);
+    let (delivered, code) = sigterm_with_stderr_stalled(false, "fill", &off, &[]);
     assert!(
         delivered,
         "SIGTERM not delivered within 5 s (service filling stderr)"
@@ -787,14 +823,21 @@ fn a_stderr_nobody_reads_does_not_stop_sigterm_from_reaching_the_service() {
         "--regid=65534",
         "--clear-groups",
     ];
-    let (delivered, code) = sigterm_with_stderr_stalled("fill", &off, &nobody);
+    let (delivered, code) = sigterm_with_stderr_stalled(false, "fill", &off, &nobody);
     assert!(delivered, "SIGTERM not delivered within 5 s (not root)");
+    assert_eq!(code, Some(0));
+    // A socket (journald's stdout): each send is told not to wait.
+    let (delivered, code) = sigterm_with_stderr_stalled(true, "fill", &off, &[]);
+    assert!(
+        delivered,
+        "SIGTERM not delivered within 5 s (stderr a socket)"
+    );
     assert_eq!(code, Some(0));
 }
 
 #[test]
 fn lines_dropped_while_stderr_was_full_are_counted_once_it_drains() {
-    let stalled = Stalled::start("fill", &[("PULP_INIT_SYSLOG", "off")], &[]);
+    let stalled = Stalled::start("fill", &[("PULP_INIT_SYSLOG", "off")], &[], false);
     // Forwarded while the pipe is full: the filler stops, the line is dropped.
     stalled.signal(libc::SIGUSR1);
     assert!(stalled.says_within("usr1", DEADLINE));
