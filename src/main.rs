@@ -18,6 +18,7 @@ mod reexec;
 mod roles;
 mod settings;
 mod startup;
+mod stderr;
 mod storage;
 mod supervise;
 mod sys;
@@ -81,13 +82,16 @@ fn init_logging() {
         // `lapin=trace` asks for more from lapin, not for silence from pulp-init.
         format!("pulp_init=info,{spec}")
     };
-    env_logger::Builder::new()
-        .parse_filters(&spec)
-        .format(|buf, record| {
-            let level = record.level().as_str().to_lowercase();
-            writeln!(buf, "pulp-init: {level}: {}", record.args())
-        })
-        .init();
+    let mut builder = env_logger::Builder::new();
+    builder.parse_filters(&spec).format(|buf, record| {
+        let level = record.level().as_str().to_lowercase();
+        writeln!(buf, "pulp-init: {level}: {}", record.args())
+    });
+    // PID 1 logs while it forwards signals: a stderr nobody reads must not stop it.
+    if let Ok(out) = stderr::Stderr::new() {
+        builder.target(env_logger::Target::Pipe(Box::new(out)));
+    }
+    builder.init();
 }
 
 fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
@@ -113,7 +117,7 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
         Job::Migrate(m) => {
             let signals = startup::Signals::watch();
             let values = conf::read_values(conf_path)?;
-            let _relay = syslog::start(&m.syslog, conf_path, true);
+            let _relay = syslog::start(&m.syslog, conf_path, true, Some(&signals));
             migrate_phase(&m, &values, &signals, original_mask).map(|()| exit::OK)
         }
         Job::Run(r) => {
@@ -134,7 +138,7 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
                     // pulp-manage-db (its --dry-run too) logs to /dev/log, and exits 69
                     // without it.
                     let _relay = (r.migrate.is_some() || r.gate.is_some())
-                        .then(|| syslog::start(&r.syslog, conf_path, true))
+                        .then(|| syslog::start(&r.syslog, conf_path, true, Some(&signals)))
                         .flatten();
                     if let Some(m) = &r.migrate {
                         migrate_phase(m, &values, &signals, original_mask)?;
@@ -156,7 +160,8 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
             if r.supervise {
                 // A stop signal pending now exits at once: before the socket exists.
                 startup::settle();
-                let _relay = syslog::start(&r.syslog, conf_path, r.role.is_some());
+                // Dropped before pulp-init exits: supervise returns even for a stop signal.
+                let _relay = syslog::start(&r.syslog, conf_path, r.role.is_some(), None);
                 supervise::supervise(&service, &r.forwarding, original_mask)
             } else {
                 syslog::warn_if_exec_cannot_help(&r.syslog, conf_path, r.role.is_some());

@@ -3,8 +3,9 @@
 //! migration command while one runs; other signals are dropped before the service starts.
 
 use crate::sys::{self, SigSet};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 const STOP_SIGNALS: [i32; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
@@ -16,8 +17,22 @@ pub struct Signals {
     forward_to: Arc<AtomicI32>,
     /// The last stop signal forwarded (0: none).
     received: Arc<AtomicI32>,
-    /// Held while a signal is handled; true once start-up hands over to the run phase.
-    handed_over: Arc<Mutex<bool>>,
+    /// Held while a signal is handled.
+    handling: Arc<Mutex<Handling>>,
+}
+
+#[derive(Debug, Default)]
+struct Handling {
+    /// True once start-up hands over to the run phase.
+    handed_over: bool,
+    /// Files start-up made that must not outlive pulp-init (its /dev/log): removed before
+    /// a stop signal ends it, as `process::exit` runs no destructor.
+    remove_on_exit: Vec<PathBuf>,
+}
+
+/// The lock, also when a thread panicked while holding it (the state stays usable).
+fn lock(m: &Mutex<Handling>) -> MutexGuard<'_, Handling> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Signals {
@@ -26,17 +41,15 @@ impl Signals {
     pub fn watch() -> Signals {
         let signals = Signals::default();
         let (forward_to, received) = (signals.forward_to.clone(), signals.received.clone());
-        let handed_over = signals.handed_over.clone();
+        let handling = signals.handling.clone();
         // Children of the start-up phases are waited for by pid: SIGCHLD is not needed.
         let set = SigSet::from_bits(SigSet::all_async().to_bits() & !(1 << (libc::SIGCHLD - 1)));
         std::thread::spawn(move || loop {
             let Some(sig) = sys::wait_signal(&set, Duration::from_secs(3600)) else {
                 continue;
             };
-            let Ok(handing) = handed_over.lock() else {
-                return;
-            };
-            if *handing {
+            let mut state = lock(&handling);
+            if state.handed_over {
                 // Too late for this thread: pending again, for the run phase to settle.
                 let _ = sys::kill(std::process::id() as i32, sig);
                 return;
@@ -58,18 +71,40 @@ impl Signals {
                     "{} received before the service started: exiting",
                     sys::signal_name(sig)
                 );
+                // Still holding the lock: nothing new is made while these go.
+                for path in state.remove_on_exit.drain(..) {
+                    let _ = std::fs::remove_file(path);
+                }
                 std::process::exit(128 + sig);
             }
         });
         signals
     }
 
+    /// Runs `make`, which creates the file `path`, with stop signals held back; once made,
+    /// the file is removed before a stop signal ends start-up, unless `remove` did first.
+    pub fn make_removable<T>(
+        &self,
+        path: &Path,
+        make: impl FnOnce() -> std::io::Result<T>,
+    ) -> std::io::Result<T> {
+        let mut state = lock(&self.handling);
+        let made = make()?;
+        state.remove_on_exit.push(path.to_path_buf());
+        Ok(made)
+    }
+
+    /// Removes a file `make_removable` made, with stop signals held back.
+    pub fn remove(&self, path: &Path) -> std::io::Result<()> {
+        let mut state = lock(&self.handling);
+        state.remove_on_exit.retain(|p| p != path);
+        std::fs::remove_file(path)
+    }
+
     /// Ends the watching before the run phase (a re-exec would kill the thread in the
     /// middle of handling a signal): a signal it takes from now on is left pending.
     pub fn hand_over(&self) {
-        if let Ok(mut h) = self.handed_over.lock() {
-            *h = true;
-        }
+        lock(&self.handling).handed_over = true;
     }
 
     /// Runs `f` with stop signals held off: one that arrives meanwhile ends pulp-init when
@@ -77,7 +112,7 @@ impl Signals {
     /// writing server.conf would leave a temp file, or a file rewritten in place half-done).
     pub fn deferring<T>(&self, f: impl FnOnce() -> T) -> T {
         // The watcher takes this lock before it handles a signal.
-        let _held = self.handed_over.lock();
+        let _held = lock(&self.handling);
         f()
     }
 
@@ -101,6 +136,14 @@ impl Signals {
 /// service that has not installed its handlers yet (it would kill a Python service
 /// and stop httpd at once).
 pub fn settle() {
+    if let Some(code) = pending_stop() {
+        std::process::exit(code);
+    }
+}
+
+/// `settle`, for a caller with something to clean up: the code to exit with (128+N)
+/// when a stop signal was pending, instead of exiting.
+pub fn pending_stop() -> Option<i32> {
     let every = SigSet::all_async();
     while let Some(sig) = sys::wait_signal(&every, Duration::ZERO) {
         if STOP_SIGNALS.contains(&sig) {
@@ -108,12 +151,13 @@ pub fn settle() {
                 "{} received before the service started: exiting",
                 sys::signal_name(sig)
             );
-            std::process::exit(128 + sig);
+            return Some(128 + sig);
         }
         if sig != libc::SIGCHLD {
             not_forwarded(sig);
         }
     }
+    None
 }
 
 fn not_forwarded(sig: i32) {

@@ -37,7 +37,10 @@ pub fn supervise(service: &Service, fwd: &Forwarding, original_mask: &SigSet) ->
             );
         }
     }
-    crate::startup::settle();
+    // Returning, not exiting: the caller's /dev/log relay must remove its socket.
+    if let Some(code) = crate::startup::pending_stop() {
+        return Ok(code);
+    }
     let child = service
         .command(original_mask, true)?
         .spawn()
@@ -68,6 +71,8 @@ pub fn supervise(service: &Service, fwd: &Forwarding, original_mask: &SigSet) ->
             if sig != libc::SIGCHLD {
                 let to = fwd.rewrite(sig);
                 let target = if fwd.group { -pid } else { pid };
+                // The signal first, the log line after: writing can be slow.
+                let sent = sys::kill(target, to);
                 if to == sig {
                     log::debug!("forwarding {} to {target}", sys::signal_name(sig));
                 } else {
@@ -77,7 +82,7 @@ pub fn supervise(service: &Service, fwd: &Forwarding, original_mask: &SigSet) ->
                         sys::signal_name(to)
                     );
                 }
-                if let Err(e) = sys::kill(target, to) {
+                if let Err(e) = sent {
                     log::warn!("cannot send {} to {target}: {e}", sys::signal_name(to));
                 }
                 if sig == libc::SIGTERM && kill_at.is_none() {
@@ -90,32 +95,32 @@ pub fn supervise(service: &Service, fwd: &Forwarding, original_mask: &SigSet) ->
                 // Take what else has ended too, then leave: when PID 1 exits, the kernel
                 // ends what is left in the namespace.
                 while sys::reap_one().is_some() {}
-                log_end(service, ended.code);
+                log_end(service, &ended);
                 return Ok(ended.code);
             }
         }
         if kill_at.is_some_and(|t| Instant::now() >= t) {
+            let _ = sys::kill(-pid, libc::SIGKILL);
+            let _ = sys::kill(pid, libc::SIGKILL);
             log::warn!(
                 "{} still running {} after SIGTERM: sending SIGKILL",
                 service.name(),
                 fwd.grace.map(crate::time::human).unwrap_or_default()
             );
-            let _ = sys::kill(-pid, libc::SIGKILL);
-            let _ = sys::kill(pid, libc::SIGKILL);
             kill_at = None;
         }
     }
 }
 
-fn log_end(service: &Service, code: i32) {
-    if code > 128 {
-        log::info!(
+fn log_end(service: &Service, ended: &sys::Ended) {
+    let code = ended.code;
+    match ended.signal {
+        Some(sig) => log::info!(
             "{} was killed by {}: exiting with {code}",
             service.name(),
-            sys::signal_name(code - 128)
-        );
-    } else {
-        log::info!("{} exited with {code}", service.name());
+            sys::signal_name(sig)
+        ),
+        None => log::info!("{} exited with {code}", service.name()),
     }
 }
 

@@ -170,6 +170,8 @@ pub fn signal_number(text: &str) -> Option<i32> {
 pub struct Ended {
     pub pid: i32,
     pub code: i32,
+    /// The signal that killed it; None when it exited (an exit code above 128 is not one).
+    pub signal: Option<i32>,
 }
 
 /// Reaps one child that has ended, without blocking. None when none is left to reap now.
@@ -179,14 +181,14 @@ pub fn reap_one() -> Option<Ended> {
         // SAFETY: status is a valid out pointer; WNOHANG never blocks.
         let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
         if pid > 0 {
-            let code = if libc::WIFEXITED(status) {
-                libc::WEXITSTATUS(status)
+            let (code, signal) = if libc::WIFEXITED(status) {
+                (libc::WEXITSTATUS(status), None)
             } else if libc::WIFSIGNALED(status) {
-                128 + libc::WTERMSIG(status)
+                (128 + libc::WTERMSIG(status), Some(libc::WTERMSIG(status)))
             } else {
                 continue;
             };
-            return Some(Ended { pid, code });
+            return Some(Ended { pid, code, signal });
         }
         if pid < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
             continue;
@@ -743,6 +745,37 @@ pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+// Stderr without waiting for its reader (pulp-init's own log lines, src/stderr.rs).
+
+/// `send(2)` with `MSG_DONTWAIT`: EAGAIN instead of waiting when the socket is full,
+/// without setting O_NONBLOCK on a description the service shares.
+pub fn send_dontwait(fd: std::os::fd::BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid open descriptor, and a buffer of buf.len() readable bytes.
+    let n = unsafe {
+        libc::send(
+            fd.as_raw_fd(),
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
+/// Whether a write to `fd` would not wait now (`poll(2)` for POLLOUT, no timeout).
+pub fn writable_now(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, and a zero timeout.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n == 1 && p.revents & libc::POLLOUT != 0
 }
 
 #[cfg(test)]

@@ -85,7 +85,14 @@ fn exit_codes_pass_through() {
     ] {
         let out = run(as_pid1(&["--", "sh", "-c", cmd]));
         assert_eq!(out.code, Some(code), "{cmd}: {}", out.stderr);
+        // A code above 128 that the service exited with is not a signal.
+        if cmd.starts_with("exit") {
+            has(&out.stderr, &format!("sh exited with {code}"));
+            assert!(!out.stderr.contains("killed"), "{cmd}: {}", out.stderr);
+        }
     }
+    let out = run(as_pid1(&["--", "sh", "-c", "kill -TERM $$"]));
+    has(&out.stderr, "sh was killed by SIGTERM: exiting with 143");
     // SIGKILL of the service from outside: 128+9.
     let running = Running::spawn(as_pid1(&["--", "sleep", "1000"]));
     let init = init_pid(running.child.id());
