@@ -12,6 +12,9 @@
 #           or inside the container (runuser's "...killed." after its own 2 s)
 # Usage: bench/docker.sh        (env ROUNDS=3; needs the images of scripts/images.sh)
 # Output: a table per round, then medians; raw lines in bench/results/docker.txt.
+# A round that meets a failure (the stack not up, a container restarting or already ended
+# before the stop) is named with what each container was doing, left out of the medians,
+# and makes the script exit 1: a benchmark never reports numbers of a broken stack.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
@@ -27,6 +30,7 @@ printf 'bench-password\n' >"$secret"
 export PULP_MSG_PASSWORD_FILE=$secret PULP_HTTP_PORT=127.0.0.1:0
 export BENCH_BROKER_URL='amqp://pulp:bench-password@msg:5672//'
 roles=(beat resource_manager worker1 worker2 apache)
+failures=()
 now() { date +%s.%N; }
 ms() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%d", (b-a)*1000}'; }
 ready_line() { # the line that shows the role's process is up
@@ -39,7 +43,7 @@ ready_line() { # the line that shows the role's process is up
 }
 
 one() { # KIND ROUND
-  local kind=$1 round=$2 project files t0 t_ready= t_healthy= id ok all deadline
+  local kind=$1 round=$2 project files t0 t_ready= t_healthy= id ok all deadline why=
   project="pib${kind}$$r$round"
   files=(-f deploy/compose.yaml -f deploy/compose.test.yaml)
   [[ $kind == seed ]] && files+=(-f bench/compose.seed.yaml)
@@ -51,7 +55,7 @@ one() { # KIND ROUND
   for r in "${roles[@]}"; do cid[$r]=$(compose "${files[@]}" -p "$project" ps -q "$r"); done
   deadline=$((SECONDS + 300))
   while [[ -z "$t_ready" || ( $kind == init && -z "$t_healthy" ) ]]; do
-    ((SECONDS < deadline)) || { echo "$kind round $round: not up in 300 s" >&2; break; }
+    ((SECONDS < deadline)) || { why="not up in 300 s"; break; }
     if [[ -z "$t_ready" ]]; then
       all=1
       for r in "${roles[@]}"; do
@@ -68,7 +72,12 @@ one() { # KIND ROUND
     fi
     sleep 0.2
   done
-  local s0 s1 fin code killed stop_ms line
+  local s0 s1 fin code killed stop_ms line state restarts stopped
+  # Every role running and never restarted, else the stop times below mean nothing.
+  for r in "${roles[@]}"; do
+    state=$(docker inspect -f '{{.State.Status}} exit={{.State.ExitCode}} restarts={{.RestartCount}}' "${cid[$r]}")
+    [[ $state == "running exit=0 restarts=0" ]] || why+="${why:+; }$r $state"
+  done
   s0=$(now)
   compose "${files[@]}" -p "$project" stop >/dev/null 2>&1
   s1=$(now)
@@ -90,10 +99,22 @@ one() { # KIND ROUND
       killed=runuser
     fi
     [[ $killed != no ]] && kills=$((kills + 1))
-    line+=" $r=exit:$code,stopped_ms:$(ms "$s0" "$(date -d "$fin" +%s.%N)"),sigkill:$killed"
+    stopped=$(ms "$s0" "$(date -d "$fin" +%s.%N)")
+    ((stopped >= 0)) || why+="${why:+; }$r had ended before the stop (exit $code)"
+    line+=" $r=exit:$code,stopped_ms:$stopped,sigkill:$killed"
   done
   line+=" sigkills=$kills"
-  echo "$line" | tee -a "$out"
+  if [[ -n $why ]]; then
+    echo "FAILED: $kind round $round: $why" >&2
+    for r in "${roles[@]}"; do
+      echo "--- $r (last lines)" >&2
+      docker logs --tail 5 "${cid[$r]}" 2>&1 | sed 's/^/    /' >&2
+    done
+    failures+=("$kind round $round: $why")
+    echo "# failed: $line" >>"$out"
+  else
+    echo "$line" | tee -a "$out"
+  fi
   compose "${files[@]}" -p "$project" down -v >/dev/null 2>&1
 }
 
@@ -106,6 +127,8 @@ python3 - "$out" <<'PY'
 import re, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
+    if line.startswith("#"):
+        continue
     kind = line.split()[0]
     f = dict(re.findall(r"(\w+)=([^ ]+)", line))
     rows.setdefault(kind, []).append(f)
@@ -128,3 +151,8 @@ for role in ["beat", "resource_manager", "worker1", "worker2", "apache"]:
     print("| %s: stop to exit | %s | %s |" % (role, per("init"), per("seed")))
 print("| SIGKILLs, all rounds | %d | %d |" % (sigkills("init"), sigkills("seed")))
 PY
+if ((${#failures[@]})); then
+  echo >&2
+  printf 'FAILED: %s\n' "${failures[@]}" >&2
+  exit 1
+fi

@@ -100,7 +100,9 @@ pub const ROLES: [Role; 4] = [
         needs_broker: true,
         needs_storage: true,
         migrates: false,
-        writes: None,
+        // Uploads, as the user httpd drops to; it only serves the published trees, which
+        // the workers write.
+        writes: Some(&["/var/lib/pulp/uploads"]),
         command: &["httpd", "-DFOREGROUND"],
         // SIGWINCH is httpd's graceful stop (the httpd image's STOPSIGNAL).
         rewrites: &[(libc::SIGTERM, libc::SIGWINCH)],

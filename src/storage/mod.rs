@@ -29,8 +29,8 @@ pub const DEFAULT_DIRS: &str = "/var/lib/pulp,/var/lib/pulp/celery,/var/lib/pulp
 pub struct StorageOptions {
     /// Directories Pulp writes to: created when missing (as root, owned by the service
     /// user), and write-tested as that user: every one given here; by default those the
-    /// role's process writes (worker, apache: all; beat: /var/lib/pulp/celery;
-    /// resource_manager: /var/cache/pulp) [default: /var/lib/pulp, /var/lib/pulp/celery,
+    /// role's process writes (worker: all; apache: /var/lib/pulp/uploads; beat:
+    /// /var/lib/pulp/celery; resource_manager: /var/cache/pulp) [default: /var/lib/pulp, /var/lib/pulp/celery,
     /// /var/lib/pulp/published, /var/lib/pulp/uploads, /var/lib/pulp/static,
     /// /var/cache/pulp, /run/pulp, /var/www/pub]
     #[arg(
