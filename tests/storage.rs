@@ -72,9 +72,8 @@ fn dirs_arg(dirs: &[PathBuf]) -> String {
         .join(",")
 }
 
-/// The worker role with probes skipped, as nobody, running `true`.
-fn worker(dirs: &[PathBuf], extra: &[&str]) -> Command {
-    let d = dirs_arg(dirs);
+/// The worker role with probes skipped, as nobody, with `dirs`, running `true`.
+fn worker_args<'a>(dirs: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "--role",
         "worker",
@@ -84,11 +83,21 @@ fn worker(dirs: &[PathBuf], extra: &[&str]) -> Command {
         "--skip-wait",
         "--skip-migrate-wait",
         "--dirs",
-        &d,
+        dirs,
     ];
     args.extend_from_slice(extra);
     args.extend(["--", "true"]);
-    storage_on(pulp_init(&args))
+    args
+}
+
+fn worker(dirs: &[PathBuf], extra: &[&str]) -> Command {
+    let d = dirs_arg(dirs);
+    storage_on(pulp_init(&worker_args(&d, extra)))
+}
+
+/// `worker` as PID 1 of a PID namespace (pulp-init's own PID is 1, as in every container).
+fn worker_as_pid1(dirs: &str) -> Command {
+    storage_on(as_pid1(&worker_args(dirs, &[])))
 }
 
 /// tests/common turns the storage phase off for the other tests.
@@ -502,21 +511,7 @@ fn a_link_raced_in_after_mkdir_never_turns_roots_chown_on_another_file() {
     for _ in 0..40 {
         // Start each trial with the directory missing, as after the attacker deleted it.
         let _ = std::fs::remove_file(&target).or_else(|_| std::fs::remove_dir(&target));
-        let mut c = as_pid1(&[
-            "--role",
-            "worker",
-            "--user",
-            "nobody",
-            "--skip-config",
-            "--skip-wait",
-            "--skip-migrate-wait",
-            "--dirs",
-            &d,
-            "--",
-            "true",
-        ]);
-        c.env_remove("PULP_INIT_SKIP_STORAGE");
-        let out = run(c);
+        let out = run(worker_as_pid1(&d));
         assert_eq!(owner(&victim), (0, 0, 0o600), "{}", out.stderr);
         match out.code {
             Some(0) => made += 1,
@@ -597,20 +592,7 @@ fn write_tests_of_two_pid1s_on_one_volume_never_collide_and_leave_nothing() {
     chown(&dirs[0].join(".pulp-init-write-test.1"), NOBODY);
     let d = dirs_arg(&dirs);
     let start = || {
-        let mut c = as_pid1(&[
-            "--role",
-            "worker",
-            "--user",
-            "nobody",
-            "--skip-config",
-            "--skip-wait",
-            "--skip-migrate-wait",
-            "--dirs",
-            &d,
-            "--",
-            "true",
-        ]);
-        c.env_remove("PULP_INIT_SKIP_STORAGE");
+        let mut c = worker_as_pid1(&d);
         c.stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
         c.spawn().unwrap()

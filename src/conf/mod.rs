@@ -100,6 +100,37 @@ fn open_and_read(path: &Path, lock: bool) -> Result<(File, String)> {
 /// How long a writer waits for another one to finish with server.conf.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
+/// Reads a small file pulp-init is given (a version file, a secret): a regular file, or a
+/// link to one, of at most `max` bytes. A FIFO or a device is refused without blocking on
+/// it (`O_NONBLOCK`, then `fstat`): `regular` is the advice after "it is a FIFO", `large`
+/// the message when it holds more than `max`.
+pub fn read_small_file(
+    path: &Path,
+    max: u64,
+    regular: &str,
+    large: &str,
+) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other(format!(
+            "it is {}; {regular}",
+            file_kind(&meta.file_type())
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::other(large.to_string()));
+    }
+    Ok(bytes)
+}
+
 /// The kind of a file that is not a regular one, for an error line.
 pub fn file_kind(t: &std::fs::FileType) -> &'static str {
     if t.is_dir() {

@@ -105,28 +105,15 @@ const VERSION_FILE_MAX: u64 = 1024 * 1024;
 /// A regular file (or a link to one) of at most [`VERSION_FILE_MAX`] bytes. A FIFO or a
 /// device is refused without blocking on it (opening a FIFO for reading waited forever).
 fn read_version_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other(format!(
-            "it is {}; give a regular file",
-            crate::conf::file_kind(&meta.file_type())
-        )));
-    }
-    let mut bytes = Vec::new();
-    file.take(VERSION_FILE_MAX + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > VERSION_FILE_MAX {
-        return Err(std::io::Error::other(format!(
+    crate::conf::read_small_file(
+        path,
+        VERSION_FILE_MAX,
+        "give a regular file",
+        &format!(
             "it is larger than {} MiB; give a small file that names the build",
             VERSION_FILE_MAX / (1024 * 1024)
-        )));
-    }
-    Ok(bytes)
+        ),
+    )
 }
 
 /// execvp's search: a name with a slash as is, otherwise the first executable in PATH.

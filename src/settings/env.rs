@@ -159,27 +159,15 @@ pub const FILE_VALUE_MAX: u64 = 64 * 1024;
 /// Kubernetes mounts secrets) of at most [`FILE_VALUE_MAX`] bytes, in UTF-8. A FIFO or a
 /// device is refused without blocking on it.
 pub fn read_value_file(path: &Path) -> std::io::Result<String> {
-    use std::io::{Error as IoError, ErrorKind, Read};
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(IoError::other(format!(
-            "it is {}; give a regular file (a mounted secret)",
-            crate::conf::file_kind(&meta.file_type())
-        )));
-    }
-    let mut bytes = Vec::new();
-    file.take(FILE_VALUE_MAX + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > FILE_VALUE_MAX {
-        return Err(IoError::other(format!(
+    let bytes = crate::conf::read_small_file(
+        path,
+        FILE_VALUE_MAX,
+        "give a regular file (a mounted secret)",
+        &format!(
             "it is larger than {} KiB, too large for a server.conf value",
             FILE_VALUE_MAX / 1024
-        )));
-    }
+        ),
+    )?;
     String::from_utf8(bytes)
-        .map_err(|_| IoError::new(ErrorKind::InvalidData, "it is not valid UTF-8"))
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not valid UTF-8"))
 }
