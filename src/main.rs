@@ -127,7 +127,7 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
                     config_phase(conf_path, false, &signals)?;
                 }
                 if let Some(role) = r.role {
-                    storage::prepare(&r.storage, role, r.user.as_deref())?;
+                    storage::prepare(&r.storage, role, r.given_user.as_deref())?;
                 }
                 if r.wait.is_some() || r.migrate.is_some() || r.gate.is_some() {
                     // These phases read the effective server.conf, once.

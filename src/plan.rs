@@ -65,6 +65,9 @@ pub struct Run {
     /// The role, for its directories and volume checks.
     pub role: Option<&'static Role>,
     pub storage: StorageOptions,
+    /// `--user` as given: the owner of Pulp's directories when `--storage-user` is not
+    /// (the role's own user only when it is not root: httpd starts as root, writes as apache).
+    pub given_user: Option<String>,
     pub syslog: SyslogOptions,
     pub argv: Vec<OsString>,
     pub user: Option<String>,
@@ -132,6 +135,7 @@ fn run(cli: &Cli) -> Result<Run> {
         gate,
         role,
         storage: cli.storage.clone(),
+        given_user: cli.common.user.clone(),
         syslog: cli.syslog.clone(),
         argv,
         user,

@@ -48,8 +48,8 @@ pub struct StorageOptions {
     pub fix_ownership: bool,
 
     /// Owner of Pulp's directories and user of the write test [default: --user, else the
-    /// role's user; never root: apache for the apache role (httpd drops to it), for a
-    /// service run as root and for `check --storage`].
+    /// role's user unless it is root: apache for the apache role (httpd drops to it) and
+    /// for `check --storage`].
     #[arg(
         long,
         global = true,
@@ -175,12 +175,12 @@ fn service_user(opts: &StorageOptions, role: Option<&Role>, user: Option<&str>) 
             drop_to: None,
         });
     }
-    // Root never owns Pulp's directories unless asked: httpd (the apache role, run as
-    // root) writes them as the user it drops to, apache.
+    // `user` is --user as given. A role's own root user never owns Pulp's directories:
+    // httpd (the apache role, run as root) writes them as the user it drops to, apache.
     let name = opts
         .storage_user
         .as_deref()
-        .or(user.filter(|u| !is_root(u)))
+        .or(user)
         .or(role.map(|r| r.user).filter(|u| !is_root(u)))
         .unwrap_or("apache");
     let a = privileges::lookup(name).ok_or_else(|| {
