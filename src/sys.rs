@@ -731,22 +731,6 @@ pub fn readlink_at(dir: &std::fs::File, name: &std::ffi::OsStr) -> io::Result<Ve
     Ok(buf)
 }
 
-/// Random bytes from the kernel (`getrandom(2)`).
-pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        // SAFETY: writes at most buf.len() - filled bytes into buf's remaining part.
-        let n =
-            unsafe { libc::getrandom(buf[filled..].as_mut_ptr().cast(), buf.len() - filled, 0) };
-        match usize::try_from(n) {
-            Ok(n) => filled += n,
-            Err(_) if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) => {}
-            Err(_) => return Err(io::Error::last_os_error()),
-        }
-    }
-    Ok(())
-}
-
 // Stderr without waiting for its reader (pulp-init's own log lines, src/stderr.rs).
 
 /// `send(2)` with `MSG_DONTWAIT`: EAGAIN instead of waiting when the socket is full,

@@ -82,11 +82,12 @@ pub fn prepare(opts: &StorageOptions, role: &Role, user: Option<&str>) -> Result
     }
     let dirs = validated(opts)?;
     let who = service_user(opts, Some(role), user)?;
-    if sys::geteuid() == 0 {
-        create_missing(&dirs, &who)?;
+    let dirs = if sys::geteuid() == 0 {
+        let opened = open_all(&dirs, Some(&who))?;
         if opts.fix_ownership {
-            fix_ownership(&dirs, &who)?;
+            fix_ownership(&opened, &who)?;
         }
+        opened
     } else {
         let missing: Vec<String> = dirs
             .iter()
@@ -103,11 +104,12 @@ pub fn prepare(opts: &StorageOptions, role: &Role, user: Option<&str>) -> Result
         if opts.fix_ownership {
             log::warn!("not root (uid {}): --fix-ownership cannot chown", who.uid);
         }
-    }
-    let written: Vec<PathBuf> = if opts.dirs.is_some() {
+        by_path(dirs)
+    };
+    let written: Vec<Dir> = if opts.dirs.is_some() {
         dirs
     } else {
-        dirs.into_iter().filter(|d| role.writes(d)).collect()
+        dirs.into_iter().filter(|d| role.writes(&d.path)).collect()
     };
     check(&written, &who)
 }
@@ -116,6 +118,11 @@ pub fn prepare(opts: &StorageOptions, role: &Role, user: Option<&str>) -> Result
 pub fn check_only(opts: &StorageOptions, user: Option<&str>) -> Result<()> {
     let dirs = validated(opts)?;
     let who = service_user(opts, None, user)?;
+    let dirs = if sys::geteuid() == 0 {
+        open_all(&dirs, None)?
+    } else {
+        by_path(dirs)
+    };
     check(&dirs, &who)?;
     log::info!(
         "{} directories writable by {} (uid {}, gid {})",
@@ -218,21 +225,41 @@ fn own_groups() -> Vec<u32> {
     groups
 }
 
-/// Creates each missing directory (parents first) owned by the service user, mode 0755;
-/// parents that are not in the list are created as `mkdir -p` would, owned by root. Every
-/// listed directory is walked, so a link planted in a volume is refused before anything
-/// else happens there.
-fn create_missing(dirs: &[PathBuf], who: &Who) -> Result<()> {
-    let mut by_depth: Vec<&PathBuf> = dirs.iter().collect();
-    by_depth.sort_by_key(|d| d.components().count());
-    for dir in by_depth {
-        let opened = tree::open_dir(dir, Some((who.uid, who.gid))).map_err(|e| match e {
-            tree::WalkError::Io { source, .. } if source.kind() != io::ErrorKind::NotFound => {
+/// A listed directory, and as root its descriptor from the one walk that refused
+/// untrusted links: everything root does there afterwards goes through it.
+struct Dir {
+    path: PathBuf,
+    /// As root: the descriptor, and the path with every (trusted) link resolved.
+    fd: Option<(File, PathBuf)>,
+}
+
+/// Not root: the directories by path (nothing is done there as a privileged user).
+fn by_path(dirs: Vec<PathBuf>) -> Vec<Dir> {
+    dirs.into_iter()
+        .map(|path| Dir { path, fd: None })
+        .collect()
+}
+
+/// As root, opens every listed directory by a walk from `/` (tree.rs), in the order given.
+/// With `create`, what is missing is made (parents first) owned by that user, mode 0755;
+/// parents that are not in the list are made as `mkdir -p` would, owned by root. Without,
+/// a missing directory is the error.
+fn open_all(dirs: &[PathBuf], create: Option<&Who>) -> Result<Vec<Dir>> {
+    let mut by_depth: Vec<usize> = (0..dirs.len()).collect();
+    by_depth.sort_by_key(|&i| dirs[i].components().count());
+    let mut fds: Vec<Option<(File, PathBuf)>> = dirs.iter().map(|_| None).collect();
+    for i in by_depth {
+        let dir = &dirs[i];
+        let opened = tree::open_dir(dir, create.map(|w| (w.uid, w.gid))).map_err(|e| match e {
+            tree::WalkError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+                Error::Storage(format!("{}: {source}", dir.display()))
+            }
+            tree::WalkError::Io { source, .. } if create.is_some() => {
                 Error::Storage(cannot_create(dir, &source))
             }
             e => Error::Storage(e.to_string()),
         })?;
-        if opened.created {
+        if let (true, Some(who)) = (opened.created, create) {
             log::info!(
                 "created {} (owner {} {}:{}, mode 0755)",
                 dir.display(),
@@ -241,8 +268,14 @@ fn create_missing(dirs: &[PathBuf], who: &Who) -> Result<()> {
                 who.gid
             );
         }
+        fds[i] = Some((opened.dir, opened.path));
     }
-    Ok(())
+    Ok(dirs
+        .iter()
+        .cloned()
+        .zip(fds)
+        .map(|(path, fd)| Dir { path, fd })
+        .collect())
 }
 
 fn cannot_create(dir: &Path, e: &io::Error) -> String {
@@ -262,29 +295,25 @@ fn cannot_create(dir: &Path, e: &io::Error) -> String {
     format!("cannot create {}: {e}; {why}", dir.display())
 }
 
-/// `--fix-ownership`: each listed directory alone, never its contents, through its
-/// descriptor (a link in its place is refused, never followed).
-fn fix_ownership(dirs: &[PathBuf], who: &Who) -> Result<()> {
+/// `--fix-ownership`: each listed directory alone, never its contents, through the
+/// descriptor its walk opened (a link in its place was refused, never followed).
+fn fix_ownership(dirs: &[Dir], who: &Who) -> Result<()> {
     let mut changed = 0;
-    for dir in dirs {
-        let opened = match tree::open_dir(dir, None) {
-            Ok(o) => o,
-            Err(e) if e.not_found() => continue,
-            Err(e) => return Err(Error::Storage(format!("--fix-ownership: {e}"))),
-        };
-        let m = opened.dir.metadata().map_err(|e| {
+    for Dir { fd, .. } in dirs {
+        let Some((fd, path)) = fd else { continue };
+        let m = fd.metadata().map_err(|e| {
             Error::Storage(format!(
                 "--fix-ownership: cannot inspect {}: {e}",
-                dir.display()
+                path.display()
             ))
         })?;
         if (m.uid(), m.gid()) == (who.uid, who.gid) {
             continue;
         }
-        std::os::unix::fs::fchown(&opened.dir, Some(who.uid), Some(who.gid)).map_err(|e| {
+        std::os::unix::fs::fchown(fd, Some(who.uid), Some(who.gid)).map_err(|e| {
             Error::Storage(format!(
                 "--fix-ownership: cannot chown {}: {e}; it is owned by {}:{} with mode {:04o}",
-                opened.path.display(),
+                path.display(),
                 m.uid(),
                 m.gid(),
                 m.mode() & 0o7777
@@ -293,7 +322,7 @@ fn fix_ownership(dirs: &[PathBuf], who: &Who) -> Result<()> {
         changed += 1;
         log::info!(
             "--fix-ownership: {} owner {}:{} -> {}:{} ({}; its contents unchanged)",
-            opened.path.display(),
+            path.display(),
             m.uid(),
             m.gid(),
             who.uid,
@@ -319,8 +348,8 @@ fn fallback_names() -> Result<Vec<CString>> {
     (0..4)
         .map(|_| {
             let mut bytes = [0u8; 12];
-            sys::random_bytes(&mut bytes)
-                .map_err(|e| Error::Internal(format!("cannot read random bytes: {e}")))?;
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+                .map_err(|_| Error::Internal("cannot read random bytes".into()))?;
             let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
             CString::new(format!(".pulp-init-write-test.{hex}"))
                 .map_err(|_| Error::Internal("a write-test name with a NUL byte".into()))
@@ -329,40 +358,39 @@ fn fallback_names() -> Result<Vec<CString>> {
 }
 
 /// The write test in every directory, in the order given, in one child as `who`; the
-/// first failure is the error.
-fn check(dirs: &[PathBuf], who: &Who) -> Result<()> {
+/// first failure is the error. A test as root itself works on the walk's descriptors;
+/// any other user's child opens the paths, so that their search permissions count.
+fn check(dirs: &[Dir], who: &Who) -> Result<()> {
     if dirs.is_empty() {
         return Ok(());
     }
-    let as_root = sys::geteuid() == 0;
     let mut paths = Vec::new();
-    let mut opened: Vec<Option<File>> = Vec::new();
-    for dir in dirs {
-        if let Err(e) = std::fs::metadata(dir) {
-            let hint = if as_root {
-                String::new()
-            } else {
-                format!(" (not root: pulp-init cannot create it; create it in the image owned by uid {}, or mount a volume there)", who.uid)
-            };
-            return Err(Error::Storage(format!("{}: {e}{hint}", dir.display())));
+    for Dir { path, fd } in dirs {
+        if fd.is_none() {
+            if let Err(e) = std::fs::metadata(path) {
+                return Err(Error::Storage(format!(
+                    "{}: {e} (not root: pulp-init cannot create it; create it in the image owned by uid {}, or mount a volume there)",
+                    path.display(),
+                    who.uid
+                )));
+            }
         }
-        // As root, a link planted in the volume is refused here too; a test as root itself
-        // works on that descriptor, never on the path.
-        opened.push(if as_root {
-            let o = tree::open_dir(dir, None).map_err(|e| Error::Storage(e.to_string()))?;
-            (who.uid == 0).then_some(o.dir)
-        } else {
-            None
-        });
-        paths.push(CString::new(dir.as_os_str().as_bytes()).map_err(|_| {
-            Error::env("PULP_INIT_DIRS", format!("{}: contains NUL", dir.display()))
+        paths.push(CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+            Error::env(
+                "PULP_INIT_DIRS",
+                format!("{}: contains NUL", path.display()),
+            )
         })?);
     }
     let tests: Vec<sys::TestDir<'_>> = paths
         .iter()
-        .zip(&opened)
-        .map(|(path, fd)| sys::TestDir {
-            fd: fd.as_ref().map(|f| f.as_fd()),
+        .zip(dirs)
+        .map(|(path, d)| sys::TestDir {
+            fd: d
+                .fd
+                .as_ref()
+                .filter(|_| who.uid == 0)
+                .map(|(f, _)| f.as_fd()),
             path,
         })
         .collect();
@@ -380,7 +408,7 @@ fn check(dirs: &[PathBuf], who: &Who) -> Result<()> {
             who.name, who.uid, who.gid
         ))),
         Ok(Err((i, step, e))) => {
-            let dir = dirs.get(i).map_or(Path::new("/"), PathBuf::as_path);
+            let dir = dirs.get(i).map_or(Path::new("/"), |d| d.path.as_path());
             Err(Error::Storage(diagnose(dir, who, step, &e)))
         }
         Err(e) => Err(Error::Internal(format!("cannot run the write test: {e}"))),

@@ -35,12 +35,6 @@ pub enum WalkError {
     },
 }
 
-impl WalkError {
-    pub fn not_found(&self) -> bool {
-        matches!(self, WalkError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
-    }
-}
-
 impl std::fmt::Display for WalkError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
