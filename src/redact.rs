@@ -77,8 +77,10 @@ pub fn mask_url_password(value: &str) -> String {
 /// Where the scheme before the `://` at `sep` begins.
 fn scheme_start(value: &str, sep: usize) -> usize {
     value[..sep]
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
-        .map_or(0, |i| i + 1)
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+        .map_or(0, |(i, c)| i + c.len_utf8())
 }
 
 /// Whether the `://` at `sep` begins a URL: its scheme is not empty and starts the value
@@ -95,6 +97,13 @@ fn starts_url(value: &str, sep: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_multibyte_character_before_a_scheme_is_not_cut() {
+        // Found by tests/conf_property.rs: the scheme's start landed inside 'é' (a panic).
+        assert_eq!(mask_url_password("éamqp://u:p@h//"), "éamqp://u:p@h//");
+        assert_eq!(mask_url_password("é;amqp://u:p@h//"), "é;amqp://u:***@h//");
+    }
 
     #[test]
     fn secret_key_names() {
