@@ -172,6 +172,12 @@ pub struct Common {
     #[arg(long, global = true, env = "PULP_INIT_MIGRATE_TIMEOUT", default_value = "1h", value_parser = crate::time::parse_duration, value_name = "DURATION")]
     pub migrate_timeout: Duration,
 
+    /// After the last Pulp process of the previous deployment went offline, wait this much
+    /// more before migrating (beat): a worker removes its heartbeat record while shutting
+    /// down, before its process has ended. 0s: none.
+    #[arg(long, global = true, env = "PULP_INIT_MIGRATE_SETTLE", default_value = "3s", value_parser = crate::time::parse_duration, value_name = "DURATION")]
+    pub migrate_settle: Duration,
+
     /// Lease of the migration lock; renewed while the migration runs.
     #[arg(long, global = true, env = "PULP_INIT_LOCK_LEASE", default_value = "30s", value_parser = crate::time::parse_lease, value_name = "DURATION")]
     pub lock_lease: Duration,

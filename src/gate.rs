@@ -4,15 +4,19 @@
 //! `<migrate command> --dry-run` says nothing is left to migrate.
 
 use crate::error::{Error, Result};
-use crate::migrate::{self, DryRun, Fingerprint, Store};
+use crate::migrate::{self, DryRun, Fingerprint, Spawned, Store};
+use crate::startup;
 use crate::sys::SigSet;
 use crate::time::human;
 use std::time::{Duration, Instant};
 
-/// How often the record is looked for: a new one is noticed within this (p95 ≤ 250 ms).
+/// How often the record is looked for: a new one is noticed within this (p95 ≤ 250 ms),
+/// also while a `--dry-run` runs.
 const POLL: Duration = Duration::from_millis(100);
-/// How often `--dry-run` is asked (it starts Python and reads the database: not cheap).
-const DRY_RUN_EVERY: Duration = Duration::from_secs(5);
+/// `--dry-run` starts Python and reads the database (1.4–3.4 s with the real Pulp): the
+/// first at once, the next this long after one ends, the pause doubling up to a minute.
+const DRY_RUN_PAUSE: Duration = Duration::from_secs(5);
+const DRY_RUN_PAUSE_MAX: Duration = Duration::from_secs(60);
 
 pub struct Options {
     pub fingerprint: Fingerprint,
@@ -21,82 +25,132 @@ pub struct Options {
     pub migrate: crate::child::Service,
 }
 
-pub fn wait(target: &crate::db::MongoTarget, opts: &Options, original_mask: &SigSet) -> Result<()> {
-    migrate::with_store(target, async |store| gate(store, opts, original_mask).await)
+pub fn wait(
+    target: &crate::db::MongoTarget,
+    opts: &Options,
+    signals: &startup::Signals,
+    original_mask: &SigSet,
+) -> Result<()> {
+    migrate::with_store(target, async |store| {
+        gate(store, opts, signals, original_mask).await
+    })
 }
 
-async fn gate(store: &Store, opts: &Options, original_mask: &SigSet) -> Result<()> {
+/// The running `--dry-run`'s exit, or never when none runs.
+async fn ended(running: &mut Option<Spawned>) -> Result<i32> {
+    match running {
+        Some(s) => s.wait().await,
+        None => std::future::pending().await,
+    }
+}
+
+enum Event {
+    Tick,
+    DryRunEnded(Result<i32>),
+}
+
+async fn gate(
+    store: &Store,
+    opts: &Options,
+    signals: &startup::Signals,
+    original_mask: &SigSet,
+) -> Result<()> {
     let started = Instant::now();
     let deadline = started + opts.timeout;
     let fp = &opts.fingerprint;
     let name = opts.migrate.name();
-    let mut announced = false;
-    let mut next_dry_run = started;
-    let mut dry_run_works = true;
-    loop {
-        if fp.trusted {
-            if let Some(r) = store.record(&fp.value).await? {
-                log::info!(
-                    "schema: migrated for this image ({r}){}",
-                    waited(announced, started)
-                );
-                return Ok(());
+    if fp.trusted {
+        if let Some(r) = store.record(&fp.value).await? {
+            log::info!("schema: migrated for this image ({r})");
+            return Ok(());
+        }
+    }
+    let last = match store.latest_record().await? {
+        Some(r) => format!("the database was last migrated for {r}"),
+        None => "the database has no migration record yet".into(),
+    };
+    log::info!(
+        "schema: waiting for a beat of this image to migrate the database for fingerprint {} ({last}); asking {name} --dry-run meanwhile, at once, then every {} at first and less often later",
+        fp.value,
+        human(DRY_RUN_PAUSE)
+    );
+    let mut running: Option<Spawned> = None;
+    let mut next_dry_run = Some(started);
+    let mut pause = DRY_RUN_PAUSE;
+    let mut tick = tokio::time::interval(POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let opened = loop {
+        let event = tokio::select! {
+            _ = tick.tick() => Event::Tick,
+            code = ended(&mut running) => Event::DryRunEnded(code),
+        };
+        match event {
+            Event::Tick => {
+                if fp.trusted {
+                    if let Some(r) = store.record(&fp.value).await? {
+                        break Ok(format!(
+                            "schema: migrated for this image ({r}), after waiting {}",
+                            human(started.elapsed())
+                        ));
+                    }
+                }
+                if Instant::now() >= deadline {
+                    let last = match store.latest_record().await? {
+                        Some(r) => format!("database migrated for {r}"),
+                        None => "database not migrated by pulp-init yet".into(),
+                    };
+                    break Err(Error::Lock(format!(
+                        "schema: {last}; this image is {}: start a beat of this image (waited {}, --migrate-timeout)",
+                        fp.value,
+                        human(started.elapsed())
+                    )));
+                }
+                if running.is_none() && next_dry_run.is_some_and(|t| Instant::now() >= t) {
+                    match migrate::start_dry_run(&opts.migrate, original_mask, signals) {
+                        Ok(s) => running = Some(s),
+                        Err(e) => {
+                            log::warn!("schema: {name} --dry-run: {e}; waiting for a completion record only");
+                            next_dry_run = None;
+                        }
+                    }
+                }
+            }
+            Event::DryRunEnded(code) => {
+                if let Some(mut s) = running.take() {
+                    s.finish(Duration::from_secs(1)).await?;
+                }
+                match code.map(DryRun::of) {
+                    Ok(DryRun::UpToDate) => {
+                        break Ok(format!(
+                            "schema: {name} --dry-run reports nothing to migrate, after waiting {}",
+                            human(started.elapsed())
+                        ));
+                    }
+                    Ok(DryRun::Pending) => {
+                        log::debug!(
+                            "schema: {name} --dry-run reports pending migrations; next in {}",
+                            human(pause)
+                        );
+                        next_dry_run = Some(Instant::now() + pause);
+                        pause = (pause * 2).min(DRY_RUN_PAUSE_MAX);
+                    }
+                    Ok(DryRun::Failed(code)) => {
+                        log::warn!("schema: {name} --dry-run exited {code}; waiting for a completion record only");
+                        next_dry_run = None;
+                    }
+                    Err(e) => {
+                        log::warn!(
+                            "schema: {name} --dry-run: {e}; waiting for a completion record only"
+                        );
+                        next_dry_run = None;
+                    }
+                }
             }
         }
-        if dry_run_works && Instant::now() >= next_dry_run {
-            match migrate::dry_run(&opts.migrate, original_mask).await {
-                Ok(DryRun::UpToDate) => {
-                    log::info!(
-                        "schema: {name} --dry-run reports nothing to migrate{}",
-                        waited(announced, started)
-                    );
-                    return Ok(());
-                }
-                Ok(DryRun::Pending) => {}
-                Ok(DryRun::Failed(code)) => {
-                    log::warn!("schema: {name} --dry-run exited {code}; waiting for a completion record only");
-                    dry_run_works = false;
-                }
-                Err(e) => {
-                    log::warn!(
-                        "schema: {name} --dry-run: {e}; waiting for a completion record only"
-                    );
-                    dry_run_works = false;
-                }
-            }
-            next_dry_run = Instant::now() + DRY_RUN_EVERY;
-        }
-        if !announced {
-            let last = match store.latest_record().await? {
-                Some(r) => format!("the database was last migrated for {r}"),
-                None => "the database has no migration record yet".into(),
-            };
-            log::info!(
-                "schema: waiting for a beat of this image to migrate the database for fingerprint {} ({last})",
-                fp.value
-            );
-            announced = true;
-        }
-        if Instant::now() >= deadline {
-            let last = match store.latest_record().await? {
-                Some(r) => format!("database migrated for {r}"),
-                None => "database not migrated by pulp-init yet".into(),
-            };
-            return Err(Error::Lock(format!(
-                "schema: {last}; this image is {}: start a beat of this image (waited {}, --migrate-timeout)",
-                fp.value,
-                human(started.elapsed())
-            )));
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        tokio::time::sleep(POLL.min(left)).await;
+    };
+    if let Some(s) = running.take() {
+        s.kill().await;
     }
-}
-
-fn waited(announced: bool, started: Instant) -> String {
-    if announced {
-        format!(", after waiting {}", human(started.elapsed()))
-    } else {
-        String::new()
-    }
+    log::info!("{}", opened?);
+    Ok(())
 }

@@ -144,7 +144,7 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
                         migrate_phase(m, &values, &signals, original_mask)?;
                     }
                     if let Some(m) = &r.gate {
-                        gate_phase(m, &values, original_mask)?;
+                        gate_phase(m, &values, &signals, original_mask)?;
                     }
                 }
                 signals.hand_over();
@@ -185,6 +185,7 @@ fn migrate_phase(
         fingerprint: fingerprint(m)?,
         service: migration_service(m)?,
         worker_timeout: values.worker_timeout()?,
+        settle: m.settle,
     };
     let target = db::MongoTarget::from_conf(values)?;
     migrate::migrate(&target, &opts, signals, original_mask)
@@ -194,6 +195,7 @@ fn migrate_phase(
 fn gate_phase(
     m: &plan::Migration,
     values: &conf::Values,
+    signals: &startup::Signals,
     original_mask: &sys::SigSet,
 ) -> Result<()> {
     let opts = gate::Options {
@@ -201,7 +203,12 @@ fn gate_phase(
         timeout: m.timeout,
         migrate: migration_service(m)?,
     };
-    gate::wait(&db::MongoTarget::from_conf(values)?, &opts, original_mask)
+    gate::wait(
+        &db::MongoTarget::from_conf(values)?,
+        &opts,
+        signals,
+        original_mask,
+    )
 }
 
 fn fingerprint(m: &plan::Migration) -> Result<migrate::Fingerprint> {

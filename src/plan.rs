@@ -50,6 +50,7 @@ pub struct Migration {
     pub force: bool,
     pub lease: Duration,
     pub timeout: Duration,
+    pub settle: Duration,
     pub syslog: SyslogOptions,
 }
 
@@ -204,6 +205,7 @@ fn migration(cli: &Cli, role_user: Option<&str>, force: bool) -> Migration {
         force,
         lease: cli.common.lock_lease,
         timeout: cli.common.migrate_timeout,
+        settle: cli.common.migrate_settle,
         syslog: cli.syslog.clone(),
     }
 }

@@ -28,6 +28,8 @@ struct Handling {
     /// Files start-up made that must not outlive pulp-init (its /dev/log): removed before
     /// a stop signal ends it, as `process::exit` runs no destructor.
     remove_on_exit: Vec<PathBuf>,
+    /// Process groups of start-up commands (a `--dry-run`) that must not outlive pulp-init.
+    kill_on_exit: Vec<i32>,
 }
 
 /// The lock, also when a thread panicked while holding it (the state stays usable).
@@ -62,10 +64,10 @@ impl Signals {
             if target > 0 {
                 received.store(sig, Ordering::SeqCst);
                 log::warn!(
-                    "{} received: forwarding it to the migration (pid {target})",
+                    "{} received: forwarding it to the migration (process group {target})",
                     sys::signal_name(sig)
                 );
-                let _ = sys::kill(target, sig);
+                let _ = sys::kill(-target, sig);
             } else {
                 log::warn!(
                     "{} received before the service started: exiting",
@@ -74,6 +76,9 @@ impl Signals {
                 // Still holding the lock: nothing new is made while these go.
                 for path in state.remove_on_exit.drain(..) {
                     let _ = std::fs::remove_file(path);
+                }
+                for group in state.kill_on_exit.drain(..) {
+                    let _ = sys::kill(-group, libc::SIGKILL);
                 }
                 std::process::exit(128 + sig);
             }
@@ -116,7 +121,17 @@ impl Signals {
         f()
     }
 
-    /// Stop signals go to `pid` from now on (0: back to exiting).
+    /// The process group `pgid` is killed if a stop signal ends start-up, until `forget`.
+    pub fn kill_on_exit(&self, pgid: i32) {
+        lock(&self.handling).kill_on_exit.push(pgid);
+    }
+
+    pub fn forget(&self, pgid: i32) {
+        lock(&self.handling).kill_on_exit.retain(|g| *g != pgid);
+    }
+
+    /// Stop signals go to the process group `pid` (a command started in its own session)
+    /// from now on (0: back to exiting).
     pub fn forward_to(&self, pid: i32) {
         self.forward_to.store(pid, Ordering::SeqCst);
     }

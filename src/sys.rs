@@ -211,6 +211,22 @@ pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
     }
 }
 
+/// Whether any process of the process group `pgid` still exists (a zombie counts: it
+/// has not been reaped yet).
+pub fn group_alive(pgid: i32) -> bool {
+    // SAFETY: plain syscall with integer arguments; signal 0 only checks.
+    let found = unsafe { libc::kill(-pgid, 0) } == 0;
+    found || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Reaps, without blocking, the ended children of the process group `pgid` (a command's
+/// orphans are ours to reap when we are PID 1 or a subreaper).
+pub fn reap_group(pgid: i32) {
+    let mut status: libc::c_int = 0;
+    // SAFETY: status is a valid out pointer; WNOHANG never blocks.
+    while unsafe { libc::waitpid(-pgid, &mut status, libc::WNOHANG) } > 0 {}
+}
+
 /// Reserves disk blocks for the first `len` bytes of `file` without changing its size
 /// (`fallocate(2)` with `FALLOC_FL_KEEP_SIZE`), so that rewriting it in place cannot
 /// run out of space half-way. `Ok(false)`: the filesystem cannot reserve (EOPNOTSUPP).

@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 
 /// A worker role with the stand-in as its migration command; its service is `true`.
 fn worker(db: &Db, fingerprint: &str, extra: &[&str]) -> Command {
-    let command = format!("{} {}", python(), program());
+    let command = migrate_command();
     let mut args = vec![
         "--role",
         "worker",
         "--conf",
         db.conf.arg(),
         "--user",
-        "root",
+        MIGRATE_USER,
         "--skip-config",
         "--skip-wait",
         "--migrate-command",
@@ -28,7 +28,8 @@ fn worker(db: &Db, fingerprint: &str, extra: &[&str]) -> Command {
     args.extend_from_slice(extra);
     args.extend_from_slice(&["--", "true"]);
     let mut c = pulp_init(&args);
-    c.env("TEST_MONGO_URL", db.url());
+    c.env("TEST_MONGO_URL", db.url())
+        .envs(migrate_env(&db.conf));
     if !fingerprint.is_empty() {
         c.env("PULP_INIT_MIGRATION_FINGERPRINT", fingerprint);
     }
@@ -119,7 +120,7 @@ fn beat_waits_for_online_workers_and_migrates_as_soon_as_they_are_gone() {
         assert!(Instant::now() < until, "no heartbeat");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let beat = Running::spawn(db.migrate(&[], &[]));
+    let beat = Running::spawn(db.migrate(&["--migrate-settle", "1s"], &[]));
     beat.wait_for_stderr("migrations: running", Duration::from_secs(30));
     let decided = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -138,9 +139,9 @@ fn beat_waits_for_online_workers_and_migrates_as_soon_as_they_are_gone() {
     );
     has(&log, "no Pulp process is online any more");
     assert_eq!(db.runs(), (1, 1));
-    // The command started within 1 s after the heartbeat aged past the timeout, never
-    // before (the log line is seen here within 10 ms).
-    let offline = last_heartbeat + 4.0;
+    // The command started within 1 s after the heartbeat aged past the timeout and the
+    // settle time (1 s) passed, never before (the log line is seen here within 10 ms).
+    let offline = last_heartbeat + 4.0 + 1.0;
     assert!(
         decided >= offline - 0.1 && decided < offline + 1.0,
         "started {:.3} s after the last heartbeat\n{log}",
@@ -207,13 +208,20 @@ fn a_heartbeat_far_in_the_future_does_not_block_beat() {
         "workers",
         r#"{"_id": "reserved_resource_worker-1@skewed", "last_heartbeat": {"$now": 3600}}"#,
     ]);
-    let out = run(db.migrate(&["--migrate-timeout", "5s"], &[]));
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
-    has(&out.stderr, "not counted as online");
-    has(&out.stderr, "reserved_resource_worker-1@skewed (");
-    has(&out.stderr, "ahead)");
-    has(&out.stderr, "migrations: done in");
-    assert!(!out.stderr.contains("0 ms ago"), "{}", out.stderr);
+    let beat = Running::spawn(db.migrate(&["--migrate-timeout", "5s"], &[]));
+    beat.wait_for_stderr("migrations: running", Duration::from_secs(30));
+    // pulp-manage-db's own check does count it (and would sleep until 92 s after that
+    // heartbeat, as the stand-in does): pulp-init says so, and stops there.
+    beat.wait_for_stderr("processes might still be running", Duration::from_secs(30));
+    let pid = i32::try_from(beat.child.id()).unwrap();
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let (code, _, _, log) = beat.finish(Duration::from_secs(30));
+    assert_eq!(code, Some(143), "{log}");
+    has(&log, "not counted as online");
+    has(&log, "reserved_resource_worker-1@skewed (");
+    has(&log, "ahead)");
+    has(&log, "pulp-manage-db's own check counts it");
+    assert!(!log.contains("0 ms ago"), "{log}");
 }
 
 /// Issue 15: 5,000 online workers made a 520 KB log line. A few are named, the rest
@@ -271,4 +279,94 @@ fn a_malformed_newest_record_does_not_hide_an_older_good_one() {
         &out.stderr,
         "completion record \"migrated:bad\" is malformed",
     );
+}
+
+/// Whether `pid` (a host pid: these tests run pulp-init without a PID namespace) still
+/// runs; a zombie waiting for its parent does not.
+fn runs(pid: i32) -> bool {
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    state
+        .rsplit(") ")
+        .next()
+        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('Z'))
+}
+
+/// The pid of the stand-in's first `--dry-run`, once it has started.
+fn first_dry_run(db: &Db) -> i32 {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = db.query_args(&["dry-run-pids"]);
+        if let Some(pid) = out.lines().next() {
+            return pid.parse().unwrap();
+        }
+        assert!(Instant::now() < until, "no --dry-run started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_gate_says_it_waits_at_once_and_opens_on_a_record_during_a_slow_dry_run() {
+    let db = Db::new();
+    let mut c = worker(&db, "fp-new", &[]);
+    c.env("MIGRATE_DRY_RUN_SECONDS", "30");
+    let running = Running::spawn(c);
+    running.wait_for_stderr("schema: waiting", Duration::from_secs(20));
+    let dry_run = first_dry_run(&db);
+    // Said before the first --dry-run has answered.
+    assert!(runs(dry_run));
+    db.query_args(&["record", "fp-new"]);
+    let (code, _, _, log) = running.finish(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{log}");
+    has(&log, "schema: migrated for this image (fp-new by test-beat");
+    // The --dry-run no longer needed was stopped, not left to the service.
+    assert!(!runs(dry_run), "--dry-run {dry_run} still runs\n{log}");
+    assert_eq!(db.query("dry-runs"), "1");
+}
+
+#[test]
+fn the_deadline_holds_during_a_slow_dry_run() {
+    let db = Db::new();
+    let mut c = worker(&db, "fp-new", &["--migrate-timeout", "2s"]);
+    c.env("MIGRATE_DRY_RUN_SECONDS", "60");
+    let out = run(c);
+    assert_eq!(out.code, Some(75), "{}", out.stderr);
+    has(
+        &out.stderr,
+        "this image is fp-new: start a beat of this image",
+    );
+    // Well before the --dry-run would have answered.
+    assert!(out.elapsed < Duration::from_secs(30), "{:?}", out.elapsed);
+    let dry_run = first_dry_run(&db);
+    assert!(!runs(dry_run), "--dry-run {dry_run} still runs");
+}
+
+#[test]
+fn online_processes_are_named_again_only_when_their_set_changes() {
+    let db = Db::with_conf("[tasks]\nworker_timeout: 2\n");
+    // Two processes heartbeating every 0.1 s: which is newer flips all the time.
+    let beating: Vec<std::process::Child> = ["a@old-pod", "b@old-pod"]
+        .iter()
+        .map(|name| {
+            Command::new(python())
+                .args([&program(), "heartbeat", name, "3"])
+                .env("TEST_MONGO_URL", db.url())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let until = Instant::now() + Duration::from_secs(20);
+    while db.query_args(&["online"]) != "2" {
+        assert!(Instant::now() < until, "no heartbeats");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = run(db.migrate(&["--migrate-settle", "0s"], &[]));
+    for mut b in beating {
+        b.wait().unwrap();
+    }
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let named = out.stderr.matches("previous deployment are online").count();
+    // {a, b}, then perhaps {b} when a stops first: never once per heartbeat order flip.
+    assert!((1..=2).contains(&named), "{named}\n{}", out.stderr);
+    has(&out.stderr, "a@old-pod");
 }

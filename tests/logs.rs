@@ -467,10 +467,10 @@ fn stale_socket(path: &std::path::Path) {
 
 #[test]
 fn a_stop_signal_during_the_gate_removes_dev_log() {
-    let db = Db::new();
+    let db = Db::with_raw_conf("");
     db.query_args(&["record", "fp-old"]);
     let dev = tempfile::tempdir().unwrap();
-    let command = format!("{} {}", python(), program());
+    let command = migrate_command();
     let mut cmd = pid1_private_dev(
         &[],
         &[
@@ -479,7 +479,7 @@ fn a_stop_signal_during_the_gate_removes_dev_log() {
             "--conf",
             db.conf.arg(),
             "--user",
-            "root",
+            MIGRATE_USER,
             "--skip-config",
             "--skip-wait",
             "--skip-storage",
@@ -491,6 +491,7 @@ fn a_stop_signal_during_the_gate_removes_dev_log() {
         Some(dev.path()),
     );
     cmd.env("TEST_MONGO_URL", db.url())
+        .envs(migrate_env(&db.conf))
         .env("PULP_INIT_MIGRATION_FINGERPRINT", "fp-new");
     let running = Running::spawn(cmd);
     let init = init_pid(running.child.id());

@@ -82,7 +82,7 @@ fn a_holder_killed_mid_migration_is_replaced_once_its_lease_expires() {
     let db = Db::new();
     // The holder is PID 1 of its own namespace: SIGKILL to it ends the migration too, as
     // when a node dies.
-    let command = format!("{} {}", python(), program());
+    let command = migrate_command();
     let mut c = Command::new("unshare");
     c.args(["--pid", "--fork", "--mount-proc", "--kill-child", BIN])
         .args([
@@ -90,7 +90,7 @@ fn a_holder_killed_mid_migration_is_replaced_once_its_lease_expires() {
             "--conf",
             db.conf.arg(),
             "--user",
-            "root",
+            MIGRATE_USER,
             "--lock-lease",
             "24s",
         ])
@@ -98,6 +98,7 @@ fn a_holder_killed_mid_migration_is_replaced_once_its_lease_expires() {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("TEST_MONGO_URL", db.url())
+        .envs(migrate_env(&db.conf))
         .env("PULP_INIT_MIGRATION_FINGERPRINT", "fp")
         .env("MIGRATE_SLEEP", "60");
     let holder = Running::spawn(c);
@@ -141,33 +142,162 @@ fn a_failed_migration_is_not_recorded_and_runs_again_next_time() {
 }
 
 #[test]
-fn exit_70_with_no_worker_online_is_a_failure_retried_a_bounded_number_of_times() {
-    // pulp-manage-db exits 70 for live workers AND for any crash; with no Pulp process
-    // online it is a crash: reported as such, with the command's output.
-    let db = Db::new();
-    let out = run(db.migrate(&[], &[("MIGRATE_EXIT_FIRST", "70")]));
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
-    has(
-        &out.stderr,
-        "failed with exit status 70 (no Pulp process was online",
-    );
-    has(&out.stderr, "attempt 2 of 3");
-    has(&out.stderr, "| migration ");
-    assert!(
-        !out.stderr.contains("workers are still running"),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(db.runs(), (2, 1));
-
+fn a_deterministic_failure_runs_once_and_names_the_migration_and_the_exception() {
+    // pulp-manage-db exits 70 for any exception; with no Pulp process online and the
+    // database reachable, a second run would fail the same way.
     let db = Db::new();
     let out = run(db.migrate(&[], &[("MIGRATE_EXIT", "70")]));
     assert_eq!(out.code, Some(70), "{}", out.stderr);
-    has(&out.stderr, "failed with exit status 70 (attempt 3 of 3");
-    has(&out.stderr, "exits 70");
-    assert_eq!(db.runs(), (3, 0));
+    has(
+        &out.stderr,
+        "failed with exit status 70: migration pulp.server.db.migrations.0030_stand_in failed: ValueError: stand-in migration failed (attempt 1 of 3",
+    );
+    has(&out.stderr, "not retried: no Pulp process came online");
+    // The kept lines: Pulp's line naming the migration once, though printed twice.
+    let error = &out.stderr[out.stderr.find("not retried").unwrap()..];
+    assert_eq!(
+        error
+            .matches("| Applying migration pulp.server.db.migrations.0030_stand_in failed.")
+            .count(),
+        1,
+        "{error}"
+    );
+    has(error, "repeated lines collapsed");
+    assert_eq!(db.runs(), (1, 0));
     assert_eq!(db.query("records"), "0");
     assert_eq!(db.query("lock"), "free");
+}
+
+#[test]
+fn a_failure_while_a_pulp_process_came_online_is_retried_once_it_has_gone() {
+    let db = Db::with_conf("[tasks]\nworker_timeout: 6\n");
+    let beat = Running::spawn(db.migrate(
+        &["--migrate-settle", "0s"],
+        &[("MIGRATE_EXIT_FIRST", "70"), ("MIGRATE_SLEEP", "2")],
+    ));
+    beat.wait_for_stderr("migrations: running", Duration::from_secs(30));
+    // A process of the old deployment sends one heartbeat during the run: online for the
+    // next 6 s, past the run's end.
+    db.query_args(&[
+        "insert",
+        "workers",
+        r#"{"_id": "reserved_resource_worker-1@old-pod", "last_heartbeat": {"$now": 0}}"#,
+    ]);
+    let (code, _, _, log) = beat.finish(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{log}");
+    has(
+        &log,
+        "Pulp processes came online during the run (reserved_resource_worker-1@old-pod): waiting for them to go, then retrying",
+    );
+    has(&log, "attempt 2 of 3");
+    assert_eq!(db.runs(), (2, 1));
+    assert_eq!(db.query("records"), "1");
+}
+
+#[test]
+fn as_root_the_migration_fails_at_once_as_pulp_manage_db_does() {
+    let db = Db::new();
+    let out = run(db.migrate(&["--user", "root"], &[]));
+    assert_eq!(out.code, Some(64), "{}", out.stderr);
+    has(&out.stderr, "must not be run as root");
+    has(&out.stderr, "not retried");
+    assert_eq!(db.runs(), (0, 0));
+}
+
+#[test]
+fn two_beats_without_a_version_file_migrate_once() {
+    let db = Db::new();
+    let beats: Vec<Running> = (0..2)
+        .map(|_| {
+            let mut c = db.migrate(&[], &[("MIGRATE_SLEEP", "3")]);
+            c.env_remove("PULP_INIT_MIGRATION_FINGERPRINT");
+            Running::spawn(c)
+        })
+        .collect();
+    for beat in beats {
+        let (code, _, _, log) = beat.finish(Duration::from_secs(60));
+        assert_eq!(code, Some(0), "{log}");
+        assert_eq!(log.matches("no version file").count(), 1, "{log}");
+    }
+    assert_eq!(db.runs(), (1, 1));
+}
+
+#[test]
+fn a_skip_after_a_dry_run_keeps_the_migrating_runs_record() {
+    let db = Db::new();
+    let unversioned = || {
+        let mut c = db.migrate(&[], &[("MIGRATE_SLEEP", "1")]);
+        c.env_remove("PULP_INIT_MIGRATION_FINGERPRINT");
+        c
+    };
+    let first = run(unversioned());
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    let fingerprint = first
+        .stderr
+        .split("(fingerprint ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap()
+        .to_string();
+    let migrated = db.query_args(&["record-of", &fingerprint]);
+    has(&migrated, "\"how\": \"migrated\"");
+    let again = run(unversioned());
+    assert_eq!(again.code, Some(0), "{}", again.stderr);
+    has(&again.stderr, "--dry-run reports nothing to migrate");
+    let after = db.query_args(&["record-of", &fingerprint]);
+    let field = |doc: &str, key: &str| -> String {
+        let v: serde_json::Value = serde_json::from_str(doc).unwrap();
+        v[key].to_string()
+    };
+    for key in ["completed_at", "holder", "seconds", "how"] {
+        assert_eq!(field(&migrated, key), field(&after, key), "{key}: {after}");
+    }
+    assert_ne!(field(&after, "confirmed_at"), "null", "{after}");
+    assert_eq!(db.runs(), (1, 1));
+}
+
+#[test]
+fn a_lost_lease_stops_a_wrappers_child_too_before_pulp_init_exits() {
+    let db = Db::new();
+    let holder = Running::spawn(db.migrate(
+        &["--lock-lease", "3s"],
+        &[("MIGRATE_SLEEP", "60"), ("MIGRATE_CHILD", "1")],
+    ));
+    holder.wait_for_stderr("migration ", Duration::from_secs(30));
+    let child: i32 = db.query("pids").parse().unwrap();
+    assert_eq!(unsafe { libc::kill(db.mongo.pid(), libc::SIGSTOP) }, 0);
+    let (code, _, _, log) = holder.finish(Duration::from_secs(30));
+    assert_eq!(unsafe { libc::kill(db.mongo.pid(), libc::SIGCONT) }, 0);
+    assert_eq!(code, Some(75), "{log}");
+    has(&log, "its process group");
+    // The wrapper's child, which did the work, is not running any more.
+    let state = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+    let running = state
+        .rsplit(") ")
+        .next()
+        .is_some_and(|rest| !rest.starts_with('Z') && !rest.is_empty());
+    assert!(!running, "pid {child} still runs: {state}\n{log}");
+}
+
+#[test]
+fn the_migration_waits_the_settle_time_after_the_last_record_goes() {
+    let db = Db::with_conf("[tasks]\nworker_timeout: 30\n");
+    db.query_args(&["workers", "1"]);
+    let beat = Running::spawn(db.migrate(&["--migrate-settle", "2s"], &[]));
+    beat.wait_for_stderr("previous deployment are online", Duration::from_secs(30));
+    // The worker's clean stop removes its record.
+    let removed: f64 = db
+        .query_args(&["delete-worker", "reserved_resource_worker-0@pod"])
+        .parse()
+        .unwrap();
+    let (code, _, _, log) = beat.finish(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{log}");
+    has(
+        &log,
+        "more for the last processes to end (--migrate-settle)",
+    );
+    let started: f64 = db.query("first-start").parse().unwrap();
+    assert!(started - removed >= 2.0, "{:.3}\n{log}", started - removed);
 }
 
 #[test]
@@ -195,16 +325,17 @@ fn the_beat_role_migrates_before_its_command_and_skips_on_restart() {
     let db = Db::new();
     let broker = AmqpHeaderResponder::start();
     let conf = Conf::new(&format!(
-        "[database]\nseeds: 127.0.0.1:{}\n[tasks]\nbroker_url: qpid://guest@127.0.0.1:{}/\n",
+        "[server]\nlog_type: console\n[database]\nseeds: 127.0.0.1:{}\n[tasks]\nbroker_url: qpid://guest@127.0.0.1:{}/\n",
         db.mongo.port, broker.port
-    ));
-    let command = format!("{} {}", python(), program());
+    ))
+    .readable();
+    let command = migrate_command();
     for expected in ["migrations: done in", "migrations: skipped"] {
         let mut c = pulp_init(&[
             "--role",
             "beat",
             "--user",
-            "root",
+            MIGRATE_USER,
             "--conf",
             conf.arg(),
             "--migrate-command",
@@ -215,6 +346,7 @@ fn the_beat_role_migrates_before_its_command_and_skips_on_restart() {
             "echo beat runs",
         ]);
         c.env("TEST_MONGO_URL", db.url())
+            .envs(migrate_env(&conf))
             .env("PULP_INIT_MIGRATION_FINGERPRINT", "fp");
         let out = run(c);
         assert_eq!(out.code, Some(0), "{}", out.stderr);

@@ -4,8 +4,12 @@
 //! command runs under the lease (`command.rs`).
 
 mod command;
+mod output;
 mod store;
 
+use command::Output;
+pub use command::Spawned;
+use output::Kept;
 pub use store::{client_now, Store};
 
 use crate::child::Service;
@@ -18,9 +22,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// pulp-manage-db's exit for live workers, and for any crash: retried a bounded number of
-/// times, then reported with the command's last output lines.
-const SOFTWARE: i32 = 70;
+/// A failed run is run again only where that can help (a Pulp process came online during
+/// it, or its database connection dropped), this many times in all.
 const ATTEMPTS: u32 = 3;
 const RETRY_PAUSE: Duration = Duration::from_secs(2);
 /// How often a waiter looks at the lock, and at Pulp's workers.
@@ -44,6 +47,9 @@ pub struct Options {
     pub service: Service,
     /// `[tasks] worker_timeout`: a heartbeat younger than this is an online process.
     pub worker_timeout: Duration,
+    /// After the last process of the previous deployment went offline, this much more
+    /// before migrating (its record goes before its process ends).
+    pub settle: Duration,
 }
 
 /// The fingerprint of the installed Pulp: `given` if set; else a SHA-256 of the version
@@ -138,37 +144,37 @@ fn resolve(program: &OsString) -> Option<PathBuf> {
 pub enum DryRun {
     UpToDate,
     Pending,
-    /// Any other exit (64 as root, 127 not installed): no answer.
+    /// Any other exit (64 as root, 69 without /dev/log, 127 not installed): no answer.
     Failed(i32),
 }
 
-/// Runs `<command> --dry-run` as the service's user, its output shown at debug level.
-pub async fn dry_run(service: &Service, original_mask: &SigSet) -> Result<DryRun> {
-    let mut service = service.clone();
-    service.argv.push("--dry-run".into());
-    let mut cmd = service.command(original_mask, true)?;
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .map_err(|e| Error::Internal(format!("dry run: {e}")))?
-        .map_err(|e| service.start_error(&e))?;
-    for line in String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .chain(String::from_utf8_lossy(&out.stderr).lines())
-    {
-        log::debug!("dry run: {line}");
-    }
-    use std::os::unix::process::ExitStatusExt;
-    Ok(
-        match out
-            .status
-            .code()
-            .unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0))
-        {
+impl DryRun {
+    pub fn of(code: i32) -> DryRun {
+        match code {
             0 => DryRun::UpToDate,
             1 => DryRun::Pending,
             code => DryRun::Failed(code),
-        },
-    )
+        }
+    }
+}
+
+/// Starts `<command> --dry-run` as the service's user in its own process group, its
+/// output logged at debug level; a stop signal that ends pulp-init kills it.
+pub fn start_dry_run(
+    service: &Service,
+    original_mask: &SigSet,
+    signals: &startup::Signals,
+) -> Result<Spawned> {
+    let mut service = service.clone();
+    service.argv.push("--dry-run".into());
+    Spawned::start(&service, original_mask, Output::Debug, signals)
+}
+
+/// What a started `--dry-run` says, once it has ended (and its group is gone).
+pub async fn dry_run_result(mut spawned: Spawned) -> Result<DryRun> {
+    let code = spawned.wait().await?;
+    spawned.finish(Duration::from_secs(1)).await?;
+    Ok(DryRun::of(code))
 }
 
 /// A runtime and the store, for the phases that talk to the Pulp database.
@@ -224,17 +230,19 @@ fn some_of(items: impl ExactSizeIterator<Item = String>) -> String {
     }
 }
 
-/// Says once, then on every change, which Pulp processes are online, and which have a
-/// heartbeat too far in the future to count.
+/// Says once, then when the *set* of names changes (not their heartbeat order), which
+/// Pulp processes are online, and which have a heartbeat too far in the future to count.
 fn announce_online(beats: &store::Heartbeats, last: &mut store::Heartbeats) {
-    let names = |b: &store::Heartbeats| -> Vec<String> {
+    use std::collections::BTreeSet;
+    let names = |b: &store::Heartbeats| -> BTreeSet<String> {
         b.online.iter().map(|o| o.name.clone()).collect()
     };
-    let ahead_names =
-        |b: &store::Heartbeats| -> Vec<String> { b.ahead.iter().map(|(n, _)| n.clone()).collect() };
+    let ahead_names = |b: &store::Heartbeats| -> BTreeSet<String> {
+        b.ahead.iter().map(|(n, _)| n.clone()).collect()
+    };
     if ahead_names(beats) != ahead_names(last) && !beats.ahead.is_empty() {
         log::warn!(
-            "migrations: not counted as online: a heartbeat further ahead of the database's clock than [tasks] worker_timeout (clock skew, or a bad record): {}",
+            "migrations: not counted as online: a heartbeat further ahead of the database's clock than [tasks] worker_timeout (clock skew, or a bad record): {} (pulp-manage-db's own check counts it and waits until 92 s after that heartbeat: fix that host's clock, or remove the record from the workers collection)",
             some_of(
                 beats
                     .ahead
@@ -262,151 +270,333 @@ fn announce_online(beats: &store::Heartbeats, last: &mut store::Heartbeats) {
     *last = beats.clone();
 }
 
-async fn run(
-    store: &Store,
-    opts: &Options,
-    signals: &startup::Signals,
-    original_mask: &SigSet,
-) -> Result<()> {
-    let me = holder_id();
-    let started = Instant::now();
-    let deadline = started + opts.timeout;
-    let fp = &opts.fingerprint;
-    let name = opts.service.name();
-    let mut announced_lock = false;
-    let mut online_seen = store::Heartbeats::default();
-    let mut attempt = 0;
-    loop {
-        if !opts.force && fp.trusted {
-            if let Some(r) = store.record(&fp.value).await? {
+/// Why a failed run is run again.
+enum Retry {
+    /// Pulp processes came online during the run (pulp-manage-db exits 70 for them).
+    ProcessesOnline(String),
+    /// The command lost its database connection.
+    DatabaseLost,
+}
+
+/// How one attempt ended.
+enum Attempt {
+    Migrated,
+    Retry(Retry, Kept, i32),
+}
+
+/// One beat's migration: the steps (`already_done`, `wait_for_previous_deployment`,
+/// `claim_lease`, `done_meanwhile`, `attempt`, `record`) and what they share.
+struct Migration<'a> {
+    store: &'a Store,
+    opts: &'a Options,
+    signals: &'a startup::Signals,
+    original_mask: &'a SigSet,
+    me: String,
+    started: Instant,
+    deadline: Instant,
+    /// The database server's clock at the start: a record written after it was written
+    /// by a beat that migrated while this one waited.
+    started_db: mongodb::bson::DateTime,
+    /// The first `--dry-run` failed: asking again under the lock would not help.
+    dry_run_fails: bool,
+}
+
+impl Migration<'_> {
+    fn name(&self) -> String {
+        self.opts.service.name()
+    }
+
+    fn fingerprint(&self) -> &Fingerprint {
+        &self.opts.fingerprint
+    }
+
+    /// Before any wait: a record for a trusted fingerprint, or (without one) the
+    /// command's `--dry-run`, says there is nothing to do.
+    async fn already_done(&mut self) -> Result<bool> {
+        let fp = self.fingerprint();
+        if self.opts.force {
+            return Ok(false);
+        }
+        if fp.trusted {
+            if let Some(r) = self.store.record(&fp.value).await? {
                 log::info!(
                     "migrations: skipped: already done for fingerprint {r} (after {})",
-                    human(started.elapsed())
+                    human(self.started.elapsed())
                 );
-                return Ok(());
+                return Ok(true);
+            }
+            return Ok(false);
+        }
+        log::warn!(
+            "migrations: no PULP_INIT_MIGRATION_FINGERPRINT and no version file, so every start asks {} --dry-run; bake /etc/pulp-init/version into the image to make restarts faster",
+            self.name()
+        );
+        let spawned = start_dry_run(&self.opts.service, self.original_mask, self.signals)?;
+        self.settle_dry_run(dry_run_result(spawned).await?).await
+    }
+
+    /// What a `--dry-run` said: nothing to migrate is a skip (and a confirmation in the
+    /// record, which never replaces a migrating run's own fields).
+    async fn settle_dry_run(&mut self, said: DryRun) -> Result<bool> {
+        let name = self.name();
+        match said {
+            DryRun::UpToDate => {
+                log::info!(
+                    "migrations: skipped: {name} --dry-run reports nothing to migrate (after {})",
+                    human(self.started.elapsed())
+                );
+                self.store
+                    .confirm_record(&self.fingerprint().value, &self.me)
+                    .await?;
+                Ok(true)
+            }
+            DryRun::Pending => {
+                log::info!("migrations: {name} --dry-run reports pending migrations");
+                Ok(false)
+            }
+            DryRun::Failed(code) => {
+                log::warn!("migrations: {name} --dry-run exited {code}; migrating to be safe");
+                self.dry_run_fails = true;
+                Ok(false)
             }
         }
-        if !opts.force && !fp.trusted && attempt == 0 {
-            log::warn!(
-                "migrations: no PULP_INIT_MIGRATION_FINGERPRINT and no version file, so every start asks {name} --dry-run; bake /etc/pulp-init/version into the image to make restarts faster"
-            );
-            match dry_run(&opts.service, original_mask).await? {
-                DryRun::UpToDate => {
-                    log::info!("migrations: skipped: {name} --dry-run reports nothing to migrate");
-                    store.write_record(&fp.value, &me, 0.0).await?;
+    }
+
+    /// Until no Pulp process of the previous deployment is online: while one is,
+    /// pulp-manage-db would only sleep its 92 s and exit 70. After the last record goes,
+    /// `settle` more: a worker removes its record during its shutdown, before its process
+    /// has ended.
+    async fn wait_for_previous_deployment(&self) -> Result<()> {
+        let mut seen = store::Heartbeats::default();
+        let mut any_seen = false;
+        let mut settled = false;
+        loop {
+            let beats = self.store.online(self.opts.worker_timeout).await?;
+            announce_online(&beats, &mut seen);
+            let Some(newest) = beats.online.first() else {
+                if !any_seen || settled || self.opts.settle.is_zero() {
                     return Ok(());
                 }
-                DryRun::Pending => {
-                    log::info!("migrations: {name} --dry-run reports pending migrations")
-                }
-                DryRun::Failed(code) => {
-                    log::warn!("migrations: {name} --dry-run exited {code}; migrating to be safe")
-                }
-            }
-        }
-        // Old processes first: while they are online pulp-manage-db would only sleep
-        // its 92 s and exit 70.
-        let beats = store.online(opts.worker_timeout).await?;
-        announce_online(&beats, &mut online_seen);
-        let online = &beats.online;
-        if let Some(newest) = online.first() {
-            if Instant::now() >= deadline {
+                let left = self.deadline.saturating_duration_since(Instant::now());
+                log::info!(
+                    "migrations: waiting {} more for the last processes to end (--migrate-settle)",
+                    human(self.opts.settle.min(left))
+                );
+                tokio::time::sleep(self.opts.settle.min(left)).await;
+                settled = true;
+                continue;
+            };
+            any_seen = true;
+            settled = false;
+            if Instant::now() >= self.deadline {
                 return Err(Error::Lock(format!(
                     "migrations: Pulp processes of the previous deployment are still online after {} ({}); stop them, or raise --migrate-timeout",
-                    human(started.elapsed()),
-                    some_of(online.iter().map(|o| o.name.clone()))
+                    human(self.started.elapsed()),
+                    some_of(beats.online.iter().map(|o| o.name.clone()))
                 )));
             }
             // The newest heartbeat ages past the timeout at a known time: look again then.
-            let until_offline = opts.worker_timeout.saturating_sub(newest.age);
-            let left = deadline.saturating_duration_since(Instant::now());
+            let until_offline = self.opts.worker_timeout.saturating_sub(newest.age);
+            let left = self.deadline.saturating_duration_since(Instant::now());
             tokio::time::sleep(
                 until_offline
                     .clamp(Duration::from_millis(20), POLL)
                     .min(left),
             )
             .await;
-            continue;
         }
-        if let Some(holder) = store.try_lock(&me, opts.lease).await? {
-            if Instant::now() >= deadline {
+    }
+
+    /// Until the lock is ours.
+    async fn claim_lease(&self) -> Result<()> {
+        let mut announced = false;
+        while let Some(holder) = self.store.try_lock(&self.me, self.opts.lease).await? {
+            if Instant::now() >= self.deadline {
                 return Err(Error::Lock(format!(
                     "migrations: the lock is still held by {} after {}; exiting",
                     store::holder(&holder),
-                    human(started.elapsed())
+                    human(self.started.elapsed())
                 )));
             }
-            if !announced_lock {
+            if !announced {
                 log::info!(
                     "migrations: waiting: {} holds the lock (lease until {})",
                     store::holder(&holder),
                     store::expires(&holder)
                 );
-                announced_lock = true;
+                announced = true;
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = self.deadline.saturating_duration_since(Instant::now());
             tokio::time::sleep(POLL.min(left)).await;
-            continue;
         }
-        // Ours. Someone may have finished just before we got it.
-        if !opts.force && fp.trusted {
-            if let Some(r) = store.record(&fp.value).await? {
-                store.release(&me).await;
+        Ok(())
+    }
+
+    /// Under the lock, decided again: another beat may have migrated while this one
+    /// waited (its record), or, without a trusted fingerprint, a fresh `--dry-run` says.
+    async fn done_meanwhile(&mut self) -> Result<bool> {
+        if self.opts.force {
+            return Ok(false);
+        }
+        let fp = self.fingerprint().clone();
+        if let Some(r) = self.store.record(&fp.value).await? {
+            if fp.trusted || r.completed_at >= self.started_db {
                 log::info!(
                     "migrations: skipped: done meanwhile for fingerprint {r} (after {})",
-                    human(started.elapsed())
+                    human(self.started.elapsed())
                 );
-                return Ok(());
+                return Ok(true);
             }
         }
-        attempt += 1;
-        log::info!(
-            "migrations: running {name} (fingerprint {}{}, attempt {attempt} of {ATTEMPTS}, after {})",
-            fp.value,
-            if opts.force { ", forced" } else { "" },
-            human(started.elapsed())
-        );
-        let ended = command::run(
-            store,
-            &me,
-            opts.lease,
-            &opts.service,
-            signals,
-            original_mask,
-        )
-        .await;
-        let ended = match ended {
-            Ok(e) => e,
-            Err(e) => {
-                store.release(&me).await;
-                return Err(e);
-            }
-        };
+        if fp.trusted || self.dry_run_fails {
+            return Ok(false);
+        }
+        let spawned = start_dry_run(&self.opts.service, self.original_mask, self.signals)?;
+        let ended =
+            command::under_lease(self.store, &self.me, self.opts.lease, spawned, self.signals)
+                .await?;
+        self.stopped(&ended)?;
+        self.settle_dry_run(DryRun::of(ended.code)).await
+    }
+
+    /// An error when the run under the lease was fenced or stopped by a signal.
+    fn stopped(&self, ended: &command::Ended) -> Result<()> {
+        let name = self.name();
         if ended.fenced {
             // The lock may be another's by now: not ours to release or to record under.
             return Err(Error::Lock(format!(
-                "migrations: the lease on the migration lock could not be kept, so {name} was stopped (exit {}); not recorded, the next start runs it again",
+                "migrations: the lease on the migration lock could not be kept, so {name} and its process group were stopped (exit {}); not recorded, the next start runs it again",
                 ended.code
             )));
         }
-        if let Some(sig) = signals.received() {
-            store.release(&me).await;
-            log::warn!(
-                "migrations: stopped by {}: lock released",
-                crate::sys::signal_name(sig)
-            );
+        if let Some(sig) = self.signals.received() {
             return Err(Error::Migration {
                 code: 128 + sig,
                 message: format!("migrations: {name} was stopped by a signal; not recorded"),
             });
         }
-        let total = started.elapsed();
-        match ended.code {
-            0 => {
+        Ok(())
+    }
+
+    /// One run of the command under the lease.
+    async fn attempt(&self, attempt: u32) -> Result<Attempt> {
+        let name = self.name();
+        log::info!(
+            "migrations: running {name} (fingerprint {}{}, attempt {attempt} of {ATTEMPTS}, after {})",
+            self.fingerprint().value,
+            if self.opts.force { ", forced" } else { "" },
+            human(self.started.elapsed())
+        );
+        let spawned = Spawned::start(
+            &self.opts.service,
+            self.original_mask,
+            Output::Pass,
+            self.signals,
+        )?;
+        let ended =
+            command::under_lease(self.store, &self.me, self.opts.lease, spawned, self.signals)
+                .await?;
+        self.stopped(&ended)?;
+        if ended.code == 0 {
+            return Ok(Attempt::Migrated);
+        }
+        let out = ended.output;
+        let online = self.store.online(self.opts.worker_timeout).await?.online;
+        let retry = if !online.is_empty() {
+            Some(Retry::ProcessesOnline(some_of(
+                online.iter().map(|o| o.name.clone()),
+            )))
+        } else if out.live_processes {
+            Some(Retry::ProcessesOnline(format!("as {name} said")))
+        } else if out.lost_database {
+            Some(Retry::DatabaseLost)
+        } else {
+            None
+        };
+        match retry {
+            Some(r) if attempt < ATTEMPTS && Instant::now() + RETRY_PAUSE < self.deadline => {
+                Ok(Attempt::Retry(r, out, ended.code))
+            }
+            r => {
+                let why = match r {
+                    None => "not retried: no Pulp process came online and the database connection did not drop, so another run would fail the same way",
+                    Some(_) => "no attempt left before --migrate-timeout",
+                };
+                Err(Error::Migration {
+                    code: ended.code,
+                    message: format!(
+                        "migrations: {name} failed with exit status {}{} (attempt {attempt} of {ATTEMPTS}, after {}; {why}); not recorded, the next start runs it again{}",
+                        ended.code,
+                        out.summary().map(|s| format!(": {s}")).unwrap_or_default(),
+                        human(self.started.elapsed()),
+                        output_lines(&out)
+                    ),
+                })
+            }
+        }
+    }
+}
+
+/// The kept output for an error or warning: `; its output (…):` and the lines.
+fn output_lines(out: &Kept) -> String {
+    if out.is_empty() {
+        return String::from(" (no output)");
+    }
+    let collapsed = match out.collapsed {
+        0 => String::new(),
+        n => format!(", {n} repeated lines collapsed"),
+    };
+    format!(
+        "; its output (first error lines and last lines{collapsed}):\n{}",
+        out.lines()
+            .iter()
+            .map(|l| format!("  | {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
+}
+
+async fn run(
+    store: &Store,
+    opts: &Options,
+    signals: &startup::Signals,
+    original_mask: &SigSet,
+) -> Result<()> {
+    let mut m = Migration {
+        store,
+        opts,
+        signals,
+        original_mask,
+        me: holder_id(),
+        started: Instant::now(),
+        deadline: Instant::now() + opts.timeout,
+        started_db: store.server_now().await?,
+        dry_run_fails: false,
+    };
+    if m.already_done().await? {
+        return Ok(());
+    }
+    let name = m.name();
+    let mut attempt = 0;
+    loop {
+        m.wait_for_previous_deployment().await?;
+        m.claim_lease().await?;
+        let decided = m.done_meanwhile().await;
+        if !matches!(decided, Ok(false)) {
+            if !matches!(&decided, Err(Error::Lock(_))) {
+                store.release(&m.me).await;
+            }
+            return decided.map(|_| ());
+        }
+        attempt += 1;
+        let attempted = m.attempt(attempt).await;
+        match attempted {
+            Ok(Attempt::Migrated) => {
+                let total = m.started.elapsed();
                 let written = store
-                    .write_record(&fp.value, &me, total.as_secs_f64())
+                    .write_record(&opts.fingerprint.value, &m.me, total.as_secs_f64())
                     .await;
-                store.release(&me).await;
+                store.release(&m.me).await;
                 written?;
                 log::info!(
                     "migrations: done in {} (all attempts and waits)",
@@ -414,38 +604,35 @@ async fn run(
                 );
                 return Ok(());
             }
-            code => {
-                store.release(&me).await;
-                let tail = if ended.tail.is_empty() {
-                    String::from(" (no output)")
-                } else {
-                    format!(
-                        "; its last output:\n{}",
-                        ended
-                            .tail
-                            .iter()
-                            .map(|l| format!("  | {l}"))
-                            .collect::<Vec<_>>()
-                            .join("\n")
-                    )
+            Ok(Attempt::Retry(why, out, code)) => {
+                store.release(&m.me).await;
+                let why = match why {
+                    Retry::ProcessesOnline(names) => {
+                        format!("Pulp processes came online during the run ({names}): waiting for them to go, then")
+                    }
+                    Retry::DatabaseLost => "its database connection dropped:".into(),
                 };
-                if code == SOFTWARE && attempt < ATTEMPTS && Instant::now() + RETRY_PAUSE < deadline
-                {
-                    log::warn!(
-                        "migrations: {name} failed with exit status 70 (no Pulp process was online, so not for live workers); retrying in {} (attempt {} of {ATTEMPTS} next){tail}",
-                        human(RETRY_PAUSE),
-                        attempt + 1
-                    );
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                    continue;
+                log::warn!(
+                    "migrations: {name} failed with exit status {code}{}; {why} retrying in {} (attempt {} of {ATTEMPTS} next){}",
+                    out.summary().map(|s| format!(": {s}")).unwrap_or_default(),
+                    human(RETRY_PAUSE),
+                    attempt + 1,
+                    output_lines(&out)
+                );
+                tokio::time::sleep(RETRY_PAUSE).await;
+            }
+            Err(e) => {
+                // A fenced lease may be another's by now: not ours to release.
+                if !matches!(e, Error::Lock(_)) {
+                    store.release(&m.me).await;
                 }
-                return Err(Error::Migration {
-                    code,
-                    message: format!(
-                        "migrations: {name} failed with exit status {code} (attempt {attempt} of {ATTEMPTS}, after {}); not recorded, the next start runs it again{tail}",
-                        human(total)
-                    ),
-                });
+                if let Some(sig) = signals.received() {
+                    log::warn!(
+                        "migrations: stopped by {}: lock released",
+                        crate::sys::signal_name(sig)
+                    );
+                }
+                return Err(e);
             }
         }
     }

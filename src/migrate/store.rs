@@ -168,6 +168,31 @@ impl Store {
         Ok(None)
     }
 
+    /// A `--dry-run` found nothing to migrate: a record when there is none; on an
+    /// existing one (a migrating run's) only the confirmation's own fields are set.
+    pub async fn confirm_record(&self, fingerprint: &str, holder: &str) -> Result<()> {
+        let now = self.server_now().await?;
+        self.coll
+            .update_one(
+                doc! { "_id": record_id(fingerprint) },
+                doc! {
+                    "$setOnInsert": {
+                        "fingerprint": fingerprint,
+                        "completed_at": now,
+                        "holder": holder,
+                        "seconds": 0.0,
+                        "how": "dry-run",
+                    },
+                    "$set": { "confirmed_at": now, "confirmed_by": holder },
+                },
+            )
+            .upsert(true)
+            .await
+            .map_err(|e| Error::database("writing the completion record", e))?;
+        Ok(())
+    }
+
+    /// A run that migrated: its record.
     pub async fn write_record(&self, fingerprint: &str, holder: &str, seconds: f64) -> Result<()> {
         let now = self.server_now().await?;
         self.coll
@@ -178,6 +203,7 @@ impl Store {
                     "completed_at": now,
                     "holder": holder,
                     "seconds": seconds,
+                    "how": "migrated",
                 } },
             )
             .upsert(true)

@@ -232,6 +232,15 @@ impl Conf {
     pub fn arg(&self) -> &str {
         self.path.to_str().unwrap()
     }
+
+    /// Readable by every user (its directory 0755), as /etc/pulp/server.conf is to the
+    /// service user that reads it (pulp-manage-db, its stand-in).
+    pub fn readable(self) -> Conf {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(self.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        self
+    }
 }
 
 /// Off in every test but tests/logs.rs and tests/storage.rs, which turn them on in private
@@ -519,7 +528,29 @@ pub fn program() -> String {
         .to_string()
 }
 
-/// A SecantusDB with a server.conf pointing at it, and the pulp-manage-db stand-in.
+/// The pulp-manage-db stand-in as a command line: Debian's python3 with the test venv's
+/// packages (the venv's own interpreter lies under /root, which the migration user, as
+/// pulp-manage-db refuses root, cannot reach).
+pub fn migrate_command() -> String {
+    format!("/usr/bin/python3 {}", program())
+}
+
+/// Who runs the stand-in: like pulp-manage-db, it refuses root (exit 64).
+pub const MIGRATE_USER: &str = "nobody";
+
+/// The environment the stand-in needs beside `TEST_MONGO_URL`: its packages, and the
+/// server.conf it reads as pulp-manage-db reads /etc/pulp/server.conf.
+pub fn migrate_env(conf: &Conf) -> [(&'static str, String); 2] {
+    let venv = std::env::var("PULP_INIT_VENV").unwrap_or_else(|_| "/opt/pulp-init-venv".into());
+    [
+        ("PYTHONPATH", format!("{venv}/lib/python3.11/site-packages")),
+        ("PULP_SERVER_CONF", conf.arg().to_string()),
+    ]
+}
+
+/// A SecantusDB with a server.conf pointing at it (`log_type: console`: the host tests have
+/// no /dev/log, and pulp-manage-db exits 69 without it under syslog), and the
+/// pulp-manage-db stand-in.
 pub struct Db {
     pub mongo: Mongo,
     pub conf: Conf,
@@ -532,11 +563,17 @@ impl Db {
 
     /// With `extra` appended to server.conf.
     pub fn with_conf(extra: &str) -> Db {
+        Db::with_raw_conf(&format!("[server]\nlog_type: console\n{extra}"))
+    }
+
+    /// Only `[database] seeds` and `extra` in server.conf (Pulp logs to syslog).
+    pub fn with_raw_conf(extra: &str) -> Db {
         let mongo = Mongo::start();
         let conf = Conf::new(&format!(
             "[database]\nseeds: 127.0.0.1:{}\n{extra}",
             mongo.port
-        ));
+        ))
+        .readable();
         Db { mongo, conf }
     }
 
@@ -544,21 +581,22 @@ impl Db {
         format!("mongodb://127.0.0.1:{}/", self.mongo.port)
     }
 
-    /// `pulp-init migrate` with the stand-in, as root, and `env`.
+    /// `pulp-init migrate` with the stand-in, as `MIGRATE_USER`, and `env`.
     pub fn migrate(&self, extra: &[&str], env: &[(&str, &str)]) -> Command {
-        let command = format!("{} {}", python(), program());
+        let command = migrate_command();
         let mut args = vec![
             "migrate",
             "--conf",
             self.conf.arg(),
             "--user",
-            "root",
+            MIGRATE_USER,
             "--migrate-command",
             &command,
         ];
         args.extend_from_slice(extra);
         let mut c = pulp_init(&args);
         c.env("TEST_MONGO_URL", self.url())
+            .envs(migrate_env(&self.conf))
             .env("PULP_INIT_MIGRATION_FINGERPRINT", "pulp-2.21.5-1")
             .envs(env.iter().copied());
         c
