@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compare pulp-init's supervisor with tini(-static), dumb-init and catatonit:
 #   1. start-up overhead (hyperfine, INIT -- /bin/true), outside and as PID 1
-#   2. RSS / Pss of the init while it supervises `sleep 1000`, as PID 1
+#   2. RSS / Pss of the init while it supervises `sleep 1000`, as PID 1; then (2b,
+#      bench/relay.sh rss) idle and after a /dev/log flood, as ratios to tini-static
 #   3. time to reap 2000 orphans, as PID 1 (plus negative controls)
 #   4. SIGUSR1 forwarding latency init -> child (vs a direct kill)
 # See bench/README.md ("init.sh"). Needs root (unshare --pid), hyperfine, python3.
@@ -122,6 +123,14 @@ if want rss; then
     echo "== 2. RSS of the init (PID 1) supervising 'sleep 1000' (median of $RSS_REPS)"
     $DRIVER_PYTHON "$helpers/bench.py" rss --reps "$RSS_REPS" --out "$out/rss.json" "${pid1_inits[@]}"
     echo
+    # Issue 16: idle and after a /dev/log flood, each init with a private /dev, once RSS is
+    # stable (relay.sh's RSS part; pulp-init there is the static build this script measures).
+    if [[ $pi_sup == 1 ]]; then
+        echo "== 2b. RSS idle and after a flood of the /dev/log relay (bench/relay.sh rss, median of $RSS_REPS)"
+        PULP_INIT_BIN=$PI RSS_REPS=$RSS_REPS BENCH_OUT=$out/relay-rss "$here/relay.sh" rss \
+            || die "relay.sh rss failed"
+        echo
+    fi
 fi
 
 # ------------------------------------------------------------ 3. reap
@@ -179,4 +188,5 @@ if m and m0:
 elif pi in rss:
     print(f"goal RSS       {pi}: not measured ({rss[pi].get('error')})")
 EOF
+[[ -f $out/relay-rss/summary.md ]] && grep '^goal' "$out/relay-rss/summary.md"
 echo "raw results: $out/"

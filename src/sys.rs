@@ -375,31 +375,45 @@ pub fn release_startup_pages() {
     let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
         return;
     };
-    let exe = exe.to_string_lossy();
-    let mut candidate: Option<(usize, usize)> = None;
-    for line in smaps.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if let Some(range) = f.first().and_then(|r| r.split_once('-')) {
-            // A mapping header: "start-end perms offset dev inode path".
-            candidate = None;
-            if f.len() >= 6 && f[5] == exe && !f[1].contains('w') {
-                if let (Ok(a), Ok(b)) = (
-                    usize::from_str_radix(range.0, 16),
-                    usize::from_str_radix(range.1, 16),
-                ) {
-                    candidate = Some((a, b));
+    // Everything is parsed before the first page is released: code that runs after the
+    // release faults its pages back in, 64 KiB at a time, and would stay resident
+    // (measured: releasing while still parsing left PID 1 at 740 kB RSS with the relay
+    // off; parsing first, 288 kB).
+    let mut ranges = [(0usize, 0usize); 8];
+    let mut found = 0;
+    {
+        let exe = exe.to_string_lossy();
+        let mut candidate: Option<(usize, usize)> = None;
+        for line in smaps.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if let Some(range) = f.first().and_then(|r| r.split_once('-')) {
+                // A mapping header: "start-end perms offset dev inode path".
+                candidate = None;
+                if f.len() >= 6 && f[5] == exe && !f[1].contains('w') {
+                    if let (Ok(a), Ok(b)) = (
+                        usize::from_str_radix(range.0, 16),
+                        usize::from_str_radix(range.1, 16),
+                    ) {
+                        candidate = Some((a, b));
+                    }
+                }
+            } else if f.first() == Some(&"Anonymous:") {
+                if let (Some(r), Some(&"0")) = (candidate.take(), f.get(1)) {
+                    if let Some(slot) = ranges.get_mut(found) {
+                        *slot = r;
+                        found += 1;
+                    }
                 }
             }
-        } else if f.first() == Some(&"Anonymous:") {
-            if let (Some((start, end)), Some(&"0")) = (candidate.take(), f.get(1)) {
-                // SAFETY: a read-only private file mapping of our own executable with no
-                // modified page: its contents are the file's, and MADV_DONTNEED only drops
-                // them until the next access.
-                unsafe {
-                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED)
-                };
-            }
         }
+    }
+    drop(smaps);
+    drop(exe);
+    for &(start, end) in &ranges[..found] {
+        // SAFETY: a read-only private file mapping of our own executable with no
+        // modified page: its contents are the file's, and MADV_DONTNEED only drops
+        // them until the next access.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
     }
 }
 

@@ -118,11 +118,20 @@ impl Drop for Relay {
 /// RSS, all of it pages of the binary).
 const IDLE: Duration = Duration::from_millis(250);
 
+/// Capacity of the line buffer kept between bursts; a longer message's is freed after it.
+const LINE_KEEP: usize = 1024;
+
 fn relay_loop(socket: &UnixDatagram, stopping: &AtomicBool, mut out: std::fs::File) {
     let mut buf = vec![0u8; RECV_BUFFER];
-    let mut line = Vec::with_capacity(1024);
-    let mut since_release = 0usize;
+    let mut line = Vec::with_capacity(LINE_KEEP);
+    // Between bursts the thread waits in recv without a timeout: none of its code runs
+    // while the socket is quiet, so none of it comes back into memory (a wake-up every
+    // 250 ms kept ~220 kB of code and constants resident). Start-up counts as a burst:
+    // what the thread touched after PID 1 released its start-up pages (it may run late
+    // on a busy host) is given back too.
+    let mut burst = true;
     let _ = socket.set_read_timeout(Some(IDLE));
+    let mut largest = 0;
     loop {
         let len = match sys::recv_datagram(socket, &mut buf) {
             Ok(n) => n,
@@ -132,9 +141,18 @@ fn relay_loop(socket: &UnixDatagram, stopping: &AtomicBool, mut out: std::fs::Fi
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                if since_release > 0 {
+                if burst {
+                    burst = false;
+                    let _ = socket.set_read_timeout(None);
+                    // Buffers a long message grew, or wrote far into, are given back: both
+                    // are mappings of their own (musl's malloc), unmapped when freed, and a
+                    // fresh zeroed one is not touched until a message is received into it.
+                    if largest > LINE_KEEP {
+                        line = Vec::with_capacity(LINE_KEEP);
+                        buf = vec![0u8; RECV_BUFFER];
+                    }
+                    largest = 0;
                     sys::release_startup_pages();
-                    since_release = 0;
                 }
                 continue;
             }
@@ -143,7 +161,10 @@ fn relay_loop(socket: &UnixDatagram, stopping: &AtomicBool, mut out: std::fs::Fi
                 return;
             }
         };
-        since_release += 1;
+        if !burst {
+            burst = true;
+            let _ = socket.set_read_timeout(Some(IDLE));
+        }
         if len == 0 {
             if stopping.load(Ordering::SeqCst) {
                 return;
@@ -151,6 +172,7 @@ fn relay_loop(socket: &UnixDatagram, stopping: &AtomicBool, mut out: std::fs::Fi
             continue;
         }
         let got = len.min(buf.len());
+        largest = largest.max(got);
         line.clear();
         format_line(&buf[..got], len, &mut line);
         // One write per line, so lines of different writers never mix mid-line.
