@@ -822,16 +822,18 @@ fn the_compose_stack_comes_up_healthy_and_compose_down_exits_every_container_0()
     let port = stack.ok(&["port", "apache", "80"]);
     let addr = port.lines().next().unwrap().trim().replace("0.0.0.0", "127.0.0.1");
     let processes = ["scheduler", "resource_manager", "reserved_resource_worker-"];
-    let mut status = String::new();
+    let status = std::cell::RefCell::new(String::new());
     wait_until(
         Duration::from_secs(30),
-        || status.clone(),
+        || status.borrow().clone(),
         || {
-            status = http(&addr, "GET", "/pulp/api/v2/status/", None);
-            let names = known_workers(&status);
+            let answer = http(&addr, "GET", "/pulp/api/v2/status/", None);
+            let names = known_workers(&answer);
+            *status.borrow_mut() = answer;
             names.len() == 4 && processes.iter().all(|p| names.iter().any(|n| n.starts_with(p)))
         },
     );
+    let status = status.into_inner();
     has(&status, "HTTP/1.1 200 ");
     let json = body(&status);
     assert_eq!(json["database_connection"]["connected"], true, "{status}");

@@ -181,7 +181,7 @@ fn celery_worker_and_beat_stop_cleanly_on_sigterm_to_pid1() {
     worker.wait_for_stderr(" ready.", Duration::from_secs(60));
     // Its record, named as Celery expands `-n resource_manager@%h`, as Pulp's app writes it.
     let name = format!("resource_manager@{}", host());
-    assert_eq!(services.names(), [name.clone()]);
+    services.wait_records("its record", |r| r.len() == 1 && r[0].0 == name);
     assert!(services.cache.path().join(&name).is_dir());
 
     // Its queues exist in RabbitMQ, as the original deployment checked with qpid-config.
@@ -257,7 +257,8 @@ fn celery_worker_and_beat_stop_cleanly_on_sigterm_to_pid1() {
         Duration::from_secs(60),
     );
     // Beat's record is `scheduler@<host>` (Pulp's scheduler.py: platform.node()).
-    assert_eq!(services.names(), [format!("scheduler@{}", host())]);
+    let name = format!("scheduler@{}", host());
+    services.wait_records("beat's record", |r| r.len() == 1 && r[0].0 == name);
     // Stop it between ticks, once the task is sent: a SIGTERM that arrived while beat was
     // sending a task left beat hanging here (its TERM handler syncs the schedule).
     beat.wait_for_stderr("pulp_test_app.tick sent.", Duration::from_secs(30));
@@ -277,7 +278,7 @@ fn celery_worker_role_gets_sigquit_for_sigterm_as_pulps_manage_workers_sends() {
     let init = init_pid(worker.child.id());
     worker.wait_for_stderr(" ready.", Duration::from_secs(60));
     let name = format!("reserved_resource_worker-1@{}", host());
-    assert_eq!(services.names(), [name.clone()]);
+    services.wait_records("its record", |r| r.len() == 1 && r[0].0 == name);
     assert!(services.cache.path().join(&name).is_dir());
     sigterm(init);
     let (code, _, _, stderr) = worker.finish(Duration::from_secs(60));
