@@ -235,8 +235,10 @@ fn role(scope: &Scope, name: &str, net: &str, docker_opts: &[&str], role: &str) 
 /// pulp-manage-db: its record is online).
 fn gated_role(scope: &Scope, name: &str, net: &str, role: &str) -> String {
     let env: Vec<String> = env_args(&[])
-        .into_iter()
-        .filter(|e| !e.starts_with("PULP_INIT_SKIP_MIGRATE_WAIT="))
+        .chunks(2)
+        .filter(|e| !e[1].starts_with("PULP_INIT_SKIP_MIGRATE_WAIT="))
+        .flatten()
+        .cloned()
         .collect();
     let mut args: Vec<&str> = vec!["--network", net];
     args.extend(env.iter().map(String::as_str));
