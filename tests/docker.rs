@@ -376,7 +376,9 @@ fn docker_stop_of_every_role_delivers_its_stop_signal_and_exits_0_without_sigkil
         // Its stop signal made it remove its record before it ended, as Pulp's do.
         let left = worker_records(&scope);
         assert!(
-            !left.iter().any(|n| n.ends_with(&format!("@{}", inspect(c, "{{.Config.Hostname}}")))),
+            !left
+                .iter()
+                .any(|n| n.ends_with(&format!("@{}", inspect(c, "{{.Config.Hostname}}")))),
             "{r}: record left after docker stop: {left:?}\n{shown}"
         );
         assert!(
@@ -417,7 +419,10 @@ fn a_workers_record_goes_with_docker_stop_and_stays_after_docker_kill() {
     );
     // Each made its working directory.
     for (c, n) in [(&stopped, 1), (&killed, 2)] {
-        let dir = format!("/var/cache/pulp/{}", node(&format!("reserved_resource_worker-{n}"), c));
+        let dir = format!(
+            "/var/cache/pulp/{}",
+            node(&format!("reserved_resource_worker-{n}"), c)
+        );
         assert_eq!(ok(&["exec", c, "stat", "-c", "%U", &dir]), "apache");
     }
     let (_, code) = stop(&stopped, 30);
@@ -427,7 +432,11 @@ fn a_workers_record_goes_with_docker_stop_and_stays_after_docker_kill() {
         [node("reserved_resource_worker-2", &killed)]
     );
     ok(&["kill", &killed]);
-    wait_until(Duration::from_secs(30), || logs(&killed), || !running(&killed));
+    wait_until(
+        Duration::from_secs(30),
+        || logs(&killed),
+        || !running(&killed),
+    );
     assert_eq!(inspect(&killed, "{{.State.ExitCode}}"), "137");
     assert_eq!(
         worker_records(&scope),
@@ -822,7 +831,12 @@ fn the_compose_stack_comes_up_healthy_and_compose_down_exits_every_container_0()
     );
     // Pulp's status API lists every Celery process online, from their records.
     let port = stack.ok(&["port", "apache", "80"]);
-    let addr = port.lines().next().unwrap().trim().replace("0.0.0.0", "127.0.0.1");
+    let addr = port
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .replace("0.0.0.0", "127.0.0.1");
     let processes = ["scheduler", "resource_manager", "reserved_resource_worker-"];
     let status = std::cell::RefCell::new(String::new());
     wait_until(
@@ -832,7 +846,10 @@ fn the_compose_stack_comes_up_healthy_and_compose_down_exits_every_container_0()
             let answer = http(&addr, "GET", "/pulp/api/v2/status/", None);
             let names = known_workers(&answer);
             *status.borrow_mut() = answer;
-            names.len() == 4 && processes.iter().all(|p| names.iter().any(|n| n.starts_with(p)))
+            names.len() == 4
+                && processes
+                    .iter()
+                    .all(|p| names.iter().any(|n| n.starts_with(p)))
         },
     );
     let status = status.into_inner();
@@ -853,7 +870,14 @@ fn the_compose_stack_comes_up_healthy_and_compose_down_exits_every_container_0()
         .unwrap_or_else(|| panic!("no upload_id: {created}"))
         .to_string();
     assert_eq!(
-        ok(&["exec", &apache, "stat", "-c", "%U:%G", &format!("/var/lib/pulp/uploads/{id}")]),
+        ok(&[
+            "exec",
+            &apache,
+            "stat",
+            "-c",
+            "%U:%G",
+            &format!("/var/lib/pulp/uploads/{id}")
+        ]),
         "apache:apache"
     );
     // Pulp's upload views need credentials.
@@ -862,7 +886,13 @@ fn the_compose_stack_comes_up_healthy_and_compose_down_exits_every_container_0()
         "HTTP/1.1 401 ",
     );
     // As Pulp does, a 500 where it cannot write (an uploads directory of root's).
-    ok(&["exec", &apache, "chown", "root:root", "/var/lib/pulp/uploads"]);
+    ok(&[
+        "exec",
+        &apache,
+        "chown",
+        "root:root",
+        "/var/lib/pulp/uploads",
+    ]);
     ok(&["exec", &apache, "chmod", "0755", "/var/lib/pulp/uploads"]);
     let refused = http(
         &addr,
@@ -872,7 +902,13 @@ fn the_compose_stack_comes_up_healthy_and_compose_down_exits_every_container_0()
     );
     has(&refused, "HTTP/1.1 500 ");
     has(&refused, "Permission denied");
-    ok(&["exec", &apache, "chown", "apache:apache", "/var/lib/pulp/uploads"]);
+    ok(&[
+        "exec",
+        &apache,
+        "chown",
+        "apache:apache",
+        "/var/lib/pulp/uploads",
+    ]);
     let stopping = Instant::now();
     stack.ok(&["stop"]);
     let took = stopping.elapsed();

@@ -351,7 +351,10 @@ fn a_worker_without_its_working_directory_runs_but_its_tasks_fail() {
         .output()
         .unwrap();
     assert!(sent.status.success());
-    worker.wait_for_stderr("raised unexpected: FileNotFoundError", Duration::from_secs(30));
+    worker.wait_for_stderr(
+        "raised unexpected: FileNotFoundError",
+        Duration::from_secs(30),
+    );
     assert!(!worker.stderr().contains("slow task start"));
     sigterm(init);
     let (code, _, _, stderr) = worker.finish(Duration::from_secs(60));
