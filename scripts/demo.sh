@@ -95,9 +95,12 @@ echo "== the resource_manager role as PID 1 (unshare --pid): config, wait, the s
 echo "   beat of this image migrated), then a real Celery worker (the test app in"
 echo "   tests/apps/celery, run as root: the role's user 'apache' is not on this machine)"
 log=$work/worker.log
+# The worker makes its working directory in [server] working_directory, as Pulp's does.
+mkdir -p "$work/cache"
 PATH="$venv/bin:$PATH" PYTHONPATH="$PWD/tests/apps/celery" \
   TEST_BROKER_URL="amqp://pulp:s3cr%25t%40pass@127.0.0.1:$rabbit_port/pulp" \
   TEST_MONGO_URL="mongodb://pulp:hunter2@127.0.0.1:$mongo_port/pulp_database" \
+  TEST_WORKING_DIRECTORY="$work/cache" \
   PULP_INIT_MIGRATION_FINGERPRINT=pulp-2.21.5-demo \
   unshare --pid --fork --mount-proc --kill-child "$bin" --role resource_manager --user root \
   --migrate-command "$venv/bin/python $PWD/tests/apps/migrate.py" -- \

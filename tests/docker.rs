@@ -229,6 +229,40 @@ fn role(scope: &Scope, name: &str, net: &str, docker_opts: &[&str], role: &str) 
     scope.run(name, &args)
 }
 
+/// `docker run -d` of the role image on `net` without PULP_INIT_SKIP_MIGRATE_WAIT: a role
+/// that waits at the schema gate for the beat started beside it, as in a deployment (a
+/// Celery process that ran before the migration would hold it up, as it holds up Pulp's
+/// pulp-manage-db: its record is online).
+fn gated_role(scope: &Scope, name: &str, net: &str, role: &str) -> String {
+    let env: Vec<String> = env_args(&[])
+        .chunks(2)
+        .filter(|e| !e[1].starts_with("PULP_INIT_SKIP_MIGRATE_WAIT="))
+        .flatten()
+        .cloned()
+        .collect();
+    let mut args: Vec<&str> = vec!["--network", net];
+    args.extend(env.iter().map(String::as_str));
+    args.extend([ROLE, "--role", role]);
+    scope.run(name, &args)
+}
+
+/// The `_id`s of Pulp's `workers` collection, sorted, read in the scope's db container.
+fn worker_records(scope: &Scope) -> Vec<String> {
+    let out = ok(&[
+        "exec",
+        &scope.name("db"),
+        "/opt/venv/bin/python",
+        "-c",
+        "import pymongo\nfor w in pymongo.MongoClient('127.0.0.1', 27017).pulp_database.workers.find(sort=[('_id', 1)]): print(w['_id'])",
+    ]);
+    out.lines().map(str::to_string).collect()
+}
+
+/// The name Celery gives a role's process in `container`: `-n PREFIX@%h`, %h its hostname.
+fn node(prefix: &str, container: &str) -> String {
+    format!("{prefix}@{}", inspect(container, "{{.Config.Hostname}}"))
+}
+
 /// `docker stop -t TIMEOUT`; the time it took, and the container's exit code.
 fn stop(container: &str, timeout: u32) -> (Duration, i32) {
     let started = Instant::now();
@@ -314,11 +348,23 @@ fn docker_stop_of_every_role_delivers_its_stop_signal_and_exits_0_without_sigkil
     ];
     let containers: Vec<String> = cases
         .iter()
-        .map(|(r, _, _)| role(&scope, &r.replace('_', ""), &net, &[], r))
+        .map(|(r, _, _)| gated_role(&scope, &r.replace('_', ""), &net, r))
         .collect();
     for ((_, up, _), c) in cases.iter().zip(&containers) {
         logs_show(c, up, Duration::from_secs(120));
     }
+    // Each Celery process's record in Pulp's `workers` collection, named as Pulp names it.
+    let mut records = vec![
+        node("reserved_resource_worker-1", &containers[2]),
+        node("resource_manager", &containers[1]),
+        node("scheduler", &containers[0]),
+    ];
+    records.sort();
+    wait_until(
+        Duration::from_secs(30),
+        || format!("{:?}", worker_records(&scope)),
+        || worker_records(&scope) == records,
+    );
     let timeout = 30;
     for ((r, _, stopped), c) in cases.iter().zip(&containers) {
         let (took, code) = stop(c, timeout);
@@ -327,6 +373,14 @@ fn docker_stop_of_every_role_delivers_its_stop_signal_and_exits_0_without_sigkil
         for needle in stopped.iter() {
             has(&shown, needle);
         }
+        // Its stop signal made it remove its record before it ended, as Pulp's do.
+        let left = worker_records(&scope);
+        assert!(
+            !left
+                .iter()
+                .any(|n| n.ends_with(&format!("@{}", inspect(c, "{{.Config.Hostname}}")))),
+            "{r}: record left after docker stop: {left:?}\n{shown}"
+        );
         assert!(
             took < Duration::from_secs(10),
             "{r}: docker stop took {took:?} (timeout {timeout} s):\n{shown}"
@@ -334,6 +388,60 @@ fn docker_stop_of_every_role_delivers_its_stop_signal_and_exits_0_without_sigkil
         assert_eq!(inspect(c, "{{.State.OOMKilled}}"), "false");
         println!("{r}: docker stop took {took:?}, exit 0");
     }
+}
+
+/// What the migration's wait for the old deployment relies on: `docker stop` (SIGQUIT to
+/// a worker) removes a worker's record; `docker kill` (SIGKILL) leaves it behind, to age
+/// out after worker_timeout, as Pulp's do.
+#[test]
+fn a_workers_record_goes_with_docker_stop_and_stays_after_docker_kill() {
+    needs_engine!();
+    let scope = Scope::new("record");
+    let net = scope.services();
+    let stopped = role(&scope, "w1", &net, &[], "worker");
+    let killed = role(&scope, "w2", &net, &["-e", "PULP_WORKER_ID=2"], "worker");
+    for c in [&stopped, &killed] {
+        logs_show(
+            c,
+            "stand-in: worker reserved_resource_worker-",
+            Duration::from_secs(120),
+        );
+    }
+    let mut both = vec![
+        node("reserved_resource_worker-1", &stopped),
+        node("reserved_resource_worker-2", &killed),
+    ];
+    both.sort();
+    wait_until(
+        Duration::from_secs(30),
+        || format!("{:?}", worker_records(&scope)),
+        || worker_records(&scope) == both,
+    );
+    // Each made its working directory.
+    for (c, n) in [(&stopped, 1), (&killed, 2)] {
+        let dir = format!(
+            "/var/cache/pulp/{}",
+            node(&format!("reserved_resource_worker-{n}"), c)
+        );
+        assert_eq!(ok(&["exec", c, "stat", "-c", "%U", &dir]), "apache");
+    }
+    let (_, code) = stop(&stopped, 30);
+    assert_eq!(code, 0, "{}", logs(&stopped));
+    assert_eq!(
+        worker_records(&scope),
+        [node("reserved_resource_worker-2", &killed)]
+    );
+    ok(&["kill", &killed]);
+    wait_until(
+        Duration::from_secs(30),
+        || logs(&killed),
+        || !running(&killed),
+    );
+    assert_eq!(inspect(&killed, "{{.State.ExitCode}}"), "137");
+    assert_eq!(
+        worker_records(&scope),
+        [node("reserved_resource_worker-2", &killed)]
+    );
 }
 
 #[test]
@@ -390,12 +498,62 @@ fn volumes_from_a_content_container_and_a_host_directory_as_the_original_posts_d
 
 /// A plain HTTP/1.0 GET; the whole response.
 fn http_get(addr: &str, path: &str) -> String {
+    http(addr, "GET", path, None)
+}
+
+/// A plain HTTP/1.0 request without a body, with Basic credentials `user:password` if
+/// given; the whole response.
+fn http(addr: &str, method: &str, path: &str, basic: Option<&str>) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let auth = basic
+        .map(|b| format!("Authorization: Basic {}\r\n", base64(b.as_bytes())))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: localhost\r\n{auth}Content-Length: 0\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// The JSON body of an HTTP response (`Null` when it has none that parses).
+fn body(response: &str) -> serde_json::Value {
+    let text = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
+}
+
+/// The names in a status response's `known_workers`.
+fn known_workers(response: &str) -> Vec<String> {
+    body(response)["known_workers"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|w| w["_id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
     out
 }
 
@@ -671,6 +829,86 @@ fn the_compose_stack_comes_up_healthy_and_compose_down_exits_every_container_0()
         !logs_all.contains("s3cr%t@pass"),
         "the secret is never logged"
     );
+    // Pulp's status API lists every Celery process online, from their records.
+    let port = stack.ok(&["port", "apache", "80"]);
+    let addr = port
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .replace("0.0.0.0", "127.0.0.1");
+    let processes = ["scheduler", "resource_manager", "reserved_resource_worker-"];
+    let status = std::cell::RefCell::new(String::new());
+    wait_until(
+        Duration::from_secs(30),
+        || status.borrow().clone(),
+        || {
+            let answer = http(&addr, "GET", "/pulp/api/v2/status/", None);
+            let names = known_workers(&answer);
+            *status.borrow_mut() = answer;
+            names.len() == 4
+                && processes
+                    .iter()
+                    .all(|p| names.iter().any(|n| n.starts_with(p)))
+        },
+    );
+    let status = status.into_inner();
+    has(&status, "HTTP/1.1 200 ");
+    let json = body(&status);
+    assert_eq!(json["database_connection"]["connected"], true, "{status}");
+    assert_eq!(json["messaging_connection"]["connected"], true, "{status}");
+    // An upload request: httpd serves as apache and writes /var/lib/pulp/uploads as apache.
+    let created = http(
+        &addr,
+        "POST",
+        "/pulp/api/v2/content/uploads/",
+        Some("admin:admin"),
+    );
+    has(&created, "HTTP/1.1 201 ");
+    let id = body(&created)["upload_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no upload_id: {created}"))
+        .to_string();
+    assert_eq!(
+        ok(&[
+            "exec",
+            &apache,
+            "stat",
+            "-c",
+            "%U:%G",
+            &format!("/var/lib/pulp/uploads/{id}")
+        ]),
+        "apache:apache"
+    );
+    // Pulp's upload views need credentials.
+    has(
+        &http(&addr, "POST", "/pulp/api/v2/content/uploads/", None),
+        "HTTP/1.1 401 ",
+    );
+    // As Pulp does, a 500 where it cannot write (an uploads directory of root's).
+    ok(&[
+        "exec",
+        &apache,
+        "chown",
+        "root:root",
+        "/var/lib/pulp/uploads",
+    ]);
+    ok(&["exec", &apache, "chmod", "0755", "/var/lib/pulp/uploads"]);
+    let refused = http(
+        &addr,
+        "POST",
+        "/pulp/api/v2/content/uploads/",
+        Some("admin:admin"),
+    );
+    has(&refused, "HTTP/1.1 500 ");
+    has(&refused, "Permission denied");
+    ok(&[
+        "exec",
+        &apache,
+        "chown",
+        "apache:apache",
+        "/var/lib/pulp/uploads",
+    ]);
     let stopping = Instant::now();
     stack.ok(&["stop"]);
     let took = stopping.elapsed();

@@ -1,5 +1,6 @@
 //! Real role processes under pulp-init as PID 1: a Celery worker and Celery beat (PyPI
-//! celery, a small test app) against a private RabbitMQ, and Debian's apache2.
+//! celery, a small test app that keeps Pulp's `workers` records as Pulp 2.21.5 does) against
+//! a private RabbitMQ and SecantusDB, and Debian's apache2.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -57,6 +58,94 @@ fn role_celery_command(role: &str) -> Vec<String> {
     words
 }
 
+/// What a Celery process of the test app needs, as Pulp's does: a broker, the Pulp database
+/// (each process keeps its record in `workers`) and the workers' working directory.
+struct Services {
+    rabbit: Rabbit,
+    mongo: Mongo,
+    cache: tempfile::TempDir,
+}
+
+impl Services {
+    fn start() -> Services {
+        Services {
+            rabbit: Rabbit::start(),
+            mongo: Mongo::start(),
+            cache: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn broker(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}//", self.rabbit.port)
+    }
+
+    fn db_url(&self) -> String {
+        format!("mongodb://127.0.0.1:{}/", self.mongo.port)
+    }
+
+    /// The test app's environment: server.conf's broker_url, seeds and working_directory.
+    fn env(&self, cmd: &mut Command) {
+        cmd.env("TEST_BROKER_URL", self.broker())
+            .env("TEST_MONGO_URL", self.db_url())
+            .env("TEST_WORKING_DIRECTORY", self.cache.path());
+    }
+
+    /// Pulp's `workers` collection: (name, seconds since its last heartbeat), by name.
+    fn records(&self) -> Vec<(String, f64)> {
+        let out = Command::new(venv_bin("python"))
+            .args([
+                "-c",
+                "import datetime, sys, pymongo\n\
+                 db = pymongo.MongoClient(sys.argv[1], serverSelectionTimeoutMS=5000).pulp_database\n\
+                 now = datetime.datetime.utcnow()\n\
+                 for w in db.workers.find(sort=[('_id', 1)]):\n\
+                 \x20   print(w['_id'], (now - w['last_heartbeat']).total_seconds())",
+            ])
+            .arg(self.db_url())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let (name, age) = l.rsplit_once(' ').unwrap();
+                (name.to_string(), age.parse().unwrap())
+            })
+            .collect()
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.records().into_iter().map(|(n, _)| n).collect()
+    }
+
+    /// Polls the records until `cond` holds; panics with them at the deadline.
+    #[track_caller]
+    fn wait_records(&self, what: &str, cond: impl Fn(&[(String, f64)]) -> bool) {
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let records = self.records();
+            if cond(&records) {
+                return;
+            }
+            assert!(Instant::now() < until, "{what}: {records:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The host's name: Celery's `%h` and Python's platform.node() (no UTS namespace here).
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
 /// `--role ROLE --user root --skip-config --skip-wait --skip-migrate-wait -- <the role's
 /// command>` as PID 1 (the schema gate is tests/gate.rs's).
 fn role_as_pid1(role: &str) -> Command {
@@ -81,18 +170,22 @@ fn sigterm(pid: i32) {
 
 #[test]
 fn celery_worker_and_beat_stop_cleanly_on_sigterm_to_pid1() {
-    let rabbit = Rabbit::start();
-    let broker = format!("amqp://guest:guest@127.0.0.1:{}//", rabbit.port);
+    let services = Services::start();
+    let broker = services.broker();
 
     // The resource manager's own command line, with the test app instead of Pulp's.
     let mut cmd = role_as_pid1("resource_manager");
-    cmd.env("TEST_BROKER_URL", &broker);
+    services.env(&mut cmd);
     let worker = Running::spawn(cmd);
     let init = init_pid(worker.child.id());
     worker.wait_for_stderr(" ready.", Duration::from_secs(60));
+    // Its record, named as Celery expands `-n resource_manager@%h`, as Pulp's app writes it.
+    let name = format!("resource_manager@{}", host());
+    services.wait_records("its record", |r| r.len() == 1 && r[0].0 == name);
+    assert!(services.cache.path().join(&name).is_dir());
 
     // Its queues exist in RabbitMQ, as the original deployment checked with qpid-config.
-    let queues = rabbit.queues("/");
+    let queues = services.rabbit.queues("/");
     assert!(queues.iter().any(|q| q == "resource_manager"), "{queues:?}");
     assert!(
         queues.iter().any(|q| q.ends_with(".celery.pidbox")),
@@ -130,6 +223,8 @@ fn celery_worker_and_beat_stop_cleanly_on_sigterm_to_pid1() {
         "{stderr}"
     );
     has(&stderr, "celery exited with 0");
+    // A clean stop removes the record (Pulp's HeartbeatStep.shutdown).
+    assert_eq!(services.names(), Vec::<String>::new(), "{stderr}");
 
     // Beat, with its schedule in a scratch directory.
     let work = tempfile::tempdir().unwrap();
@@ -154,13 +249,16 @@ fn celery_worker_and_beat_stop_cleanly_on_sigterm_to_pid1() {
         "-s",
         schedule.to_str().unwrap(),
     ]);
-    cmd.env("TEST_BROKER_URL", &broker);
+    services.env(&mut cmd);
     let beat = Running::spawn(cmd);
     let init = init_pid(beat.child.id());
     beat.wait_for_stderr(
         "Sending due task tick-every-second",
         Duration::from_secs(60),
     );
+    // Beat's record is `scheduler@<host>` (Pulp's scheduler.py: platform.node()).
+    let name = format!("scheduler@{}", host());
+    services.wait_records("beat's record", |r| r.len() == 1 && r[0].0 == name);
     // Stop it between ticks, once the task is sent: a SIGTERM that arrived while beat was
     // sending a task left beat hanging here (its TERM handler syncs the schedule).
     beat.wait_for_stderr("pulp_test_app.tick sent.", Duration::from_secs(30));
@@ -168,22 +266,99 @@ fn celery_worker_and_beat_stop_cleanly_on_sigterm_to_pid1() {
     let (code, _, _, stderr) = beat.finish(Duration::from_secs(30));
     assert_eq!(code, Some(0), "{stderr}");
     has(&stderr, "celery exited with 0");
+    assert_eq!(services.names(), Vec::<String>::new(), "{stderr}");
 }
 
 #[test]
 fn celery_worker_role_gets_sigquit_for_sigterm_as_pulps_manage_workers_sends() {
-    let rabbit = Rabbit::start();
-    let broker = format!("amqp://guest:guest@127.0.0.1:{}//", rabbit.port);
+    let services = Services::start();
     let mut cmd = role_as_pid1("worker");
-    cmd.env("TEST_BROKER_URL", &broker);
+    services.env(&mut cmd);
     let worker = Running::spawn(cmd);
     let init = init_pid(worker.child.id());
     worker.wait_for_stderr(" ready.", Duration::from_secs(60));
+    let name = format!("reserved_resource_worker-1@{}", host());
+    services.wait_records("its record", |r| r.len() == 1 && r[0].0 == name);
+    assert!(services.cache.path().join(&name).is_dir());
     sigterm(init);
     let (code, _, _, stderr) = worker.finish(Duration::from_secs(60));
     assert_eq!(code, Some(0), "{stderr}");
     has(&stderr, "forwarding SIGTERM to 2 as SIGQUIT");
     has(&stderr, "Cold shutdown");
+    // Pulp removes the record during the cold shutdown, before the process ends.
+    assert_eq!(services.names(), Vec::<String>::new(), "{stderr}");
+}
+
+/// What the migration's wait for the old deployment relies on: a live process refreshes its
+/// record every worker_timeout / 5 s, and a SIGKILLed one leaves it behind to age.
+#[test]
+fn a_workers_record_is_refreshed_while_it_runs_and_left_behind_by_sigkill() {
+    let services = Services::start();
+    let mut cmd = role_as_pid1("worker");
+    services.env(&mut cmd);
+    // worker_timeout 10: a heartbeat every 2 s (int(10 / 5), Pulp's constants.py).
+    cmd.env("TEST_WORKER_TIMEOUT", "10");
+    let worker = Running::spawn(cmd);
+    let init = init_pid(worker.child.id());
+    worker.wait_for_stderr(" ready.", Duration::from_secs(60));
+    let name = format!("reserved_resource_worker-1@{}", host());
+    // Refreshed: the record's age drops back (waited on, not timed).
+    services.wait_records("an older heartbeat first", |r| {
+        r.len() == 1 && r[0].1 >= 1.0
+    });
+    services.wait_records("then a fresh one", |r| r.len() == 1 && r[0].1 < 1.0);
+    // SIGKILL of the Celery process: nothing of it runs to remove its record.
+    let celery: i32 = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(unsafe { libc::kill(celery, libc::SIGKILL) }, 0);
+    let (code, _, _, stderr) = worker.finish(Duration::from_secs(30));
+    assert_eq!(code, Some(128 + 9), "{stderr}");
+    let records = services.records();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].0, name);
+    // (Pulp's start removes an old record too: that line comes before "ready.".)
+    let after_ready = &stderr[stderr.find(" ready.").unwrap()..];
+    assert!(
+        !after_ready.contains("Cleaning up shutdown worker"),
+        "{stderr}"
+    );
+}
+
+/// Pulp's initialize_worker makes `<working_directory>/<name>` with os.mkdir; Celery 4.0.2
+/// logs what that raises and starts the worker anyway, and each task then fails making its
+/// own directory in it. The test app does the same.
+#[test]
+fn a_worker_without_its_working_directory_runs_but_its_tasks_fail() {
+    let services = Services::start();
+    let mut cmd = role_as_pid1("resource_manager");
+    services.env(&mut cmd);
+    let missing = services.cache.path().join("missing");
+    cmd.env("TEST_WORKING_DIRECTORY", &missing);
+    let worker = Running::spawn(cmd);
+    let init = init_pid(worker.child.id());
+    worker.wait_for_stderr(" ready.", Duration::from_secs(60));
+    has(&worker.stderr(), "initialize_worker");
+    has(&worker.stderr(), "No such file or directory");
+    let sent = Command::new(venv_bin("python"))
+        .arg(apps().join("celery/send_slow.py"))
+        .arg("0")
+        .env("TEST_BROKER_URL", services.broker())
+        .output()
+        .unwrap();
+    assert!(sent.status.success());
+    worker.wait_for_stderr(
+        "raised unexpected: FileNotFoundError",
+        Duration::from_secs(30),
+    );
+    assert!(!worker.stderr().contains("slow task start"));
+    sigterm(init);
+    let (code, _, _, stderr) = worker.finish(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{stderr}");
 }
 
 #[test]

@@ -1,12 +1,23 @@
 """Stand-in for Pulp 2's Celery app (`celery -A pulp.server.async.app`): the test app of
 tests/apps/celery, connected to the broker of the effective server.conf ([tasks] broker_url),
-as Pulp's is. TEST_BROKER_URL, when set, wins (the seed-style image's stack uses it: the
-original configure script writes a qpid:// URL and the stand-in broker is RabbitMQ)."""
+as Pulp's is, and keeping its record in the `workers` collection of the database that
+server.conf names ([database] seeds and name), with Pulp's heartbeat ([tasks]
+worker_timeout) and working directory ([server] working_directory), with Pulp's defaults.
+TEST_BROKER_URL and TEST_MONGO_URL, when set, win (the seed-style image's stack uses them:
+the original configure script writes a qpid:// URL and the stand-in broker is RabbitMQ)."""
 import os
 
 import conf
 
 os.environ.setdefault("TEST_BROKER_URL", conf.get("tasks", "broker_url", "qpid://localhost/"))
+os.environ.setdefault(
+    "TEST_MONGO_URL", "mongodb://%s/" % conf.get("database", "seeds", "localhost:27017")
+)
+os.environ.setdefault("TEST_MONGO_DB", conf.get("database", "name", "pulp_database"))
+os.environ.setdefault("TEST_WORKER_TIMEOUT", conf.get("tasks", "worker_timeout", "30"))
+os.environ.setdefault(
+    "TEST_WORKING_DIRECTORY", conf.get("server", "working_directory", "/var/cache/pulp")
+)
 
 from pulp_test_app import app  # noqa: E402,F401
 
