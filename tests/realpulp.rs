@@ -328,7 +328,11 @@ fn two_beats_migrate_once_and_the_api_lists_every_process_creates_deletes_upload
             shown()
         );
     }
-    println!("two beats: one migration ({migrated})");
+    for (i, c) in beats.iter().enumerate() {
+        for line in logs(c).lines().filter(|l| l.contains("migrations: ")) {
+            println!("beat {}: {line}", i + 1);
+        }
+    }
 
     // (a) The status API lists every process (up() waited for it); show them.
     let listed = known_workers(&stack.addr).unwrap();
@@ -530,6 +534,9 @@ fn a_new_image_started_while_the_old_workers_run_migrates_once_after_they_stop()
         logs(&beat)
     );
     assert_eq!(migration_runs(std::slice::from_ref(&beat)), (1, 1));
+    for line in logs(&beat).lines().filter(|l| l.contains("migrations: ")) {
+        println!("new beat: {line}");
+    }
     no_restarts(&stack);
     println!("test: {:?}", t0.elapsed());
 }
