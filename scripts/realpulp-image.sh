@@ -21,7 +21,7 @@ pulp=${1:-${PULP_INIT_REALPULP_PULP:-}}
 gofer=${2:-${PULP_INIT_REALPULP_GOFER:-}}
 nectar=${3:-${PULP_INIT_REALPULP_NECTAR:-}}
 [[ -n "$pulp" && -n "$gofer" && -n "$nectar" ]] || {
-  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 py=${PULP_INIT_PYTHON27:-/root/.pyenv/versions/2.7.18}
 bin=target/x86_64-unknown-linux-musl/release/pulp-init
 
