@@ -9,56 +9,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "common/containers.rs"]
+mod containers;
 
 use common::{has, repo};
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use containers::*;
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 const ROLE: &str = "pulp-init-test/role:latest";
-const DB: &str = "pulp-init-test/db:latest";
-const MSG: &str = "pulp-init-test/msg:latest";
-
-fn docker(args: &[&str]) -> Output {
-    Command::new("docker").args(args).output().unwrap()
-}
-
-fn text(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
-}
-
-/// `docker ARGS`, which must succeed; its stdout, trimmed.
-#[track_caller]
-fn ok(args: &[&str]) -> String {
-    let out = docker(args);
-    assert!(out.status.success(), "docker {args:?}:\n{}", text(&out));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// Polls `cond` every 100 ms until it holds; panics with `what()` at the deadline.
-#[track_caller]
-fn wait_until(deadline: Duration, what: impl Fn() -> String, mut cond: impl FnMut() -> bool) {
-    let until = Instant::now() + deadline;
-    while !cond() {
-        assert!(
-            Instant::now() < until,
-            "not within {deadline:?}: {}",
-            what()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Checks `cond` every 100 ms for all of `period`; panics with `what()` when it fails.
-#[track_caller]
-fn holds_for(period: Duration, what: impl Fn() -> String, mut cond: impl FnMut() -> bool) {
-    let until = Instant::now() + period;
-    while Instant::now() < until {
-        assert!(cond(), "no longer true: {}", what());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// The engine answers and the test images are built (once per test binary). `false`, with
 /// one printed line, when there is no engine.
@@ -84,116 +44,6 @@ fn engine() -> bool {
         assert!(out.status.success(), "scripts/images.sh:\n{}", text(&out));
         true
     })
-}
-
-/// Names for one test's objects, and their removal when the test ends.
-struct Scope {
-    prefix: String,
-    containers: std::cell::RefCell<Vec<String>>,
-    networks: std::cell::RefCell<Vec<String>>,
-    projects: std::cell::RefCell<Vec<String>>,
-}
-
-impl Scope {
-    fn new(test: &str) -> Scope {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        Scope {
-            prefix: format!("pit{}-{n}-{test}", std::process::id()),
-            containers: Default::default(),
-            networks: Default::default(),
-            projects: Default::default(),
-        }
-    }
-
-    fn name(&self, what: &str) -> String {
-        format!("{}-{what}", self.prefix)
-    }
-
-    fn network(&self) -> String {
-        let net = self.name("net");
-        ok(&["network", "create", &net]);
-        self.networks.borrow_mut().push(net.clone());
-        net
-    }
-
-    /// `docker run -d --name PREFIX-NAME ARGS`; the container's name.
-    fn run(&self, name: &str, args: &[&str]) -> String {
-        let full = self.name(name);
-        self.containers.borrow_mut().push(full.clone());
-        let mut all = vec!["run", "-d", "--name", full.as_str()];
-        all.extend_from_slice(args);
-        ok(&all);
-        full
-    }
-
-    /// A created (not started) container, e.g. a data container for `--volumes-from`.
-    fn create(&self, name: &str, args: &[&str]) -> String {
-        let full = self.name(name);
-        self.containers.borrow_mut().push(full.clone());
-        let mut all = vec!["create", "--name", full.as_str()];
-        all.extend_from_slice(args);
-        ok(&all);
-        full
-    }
-
-    /// A database and a broker on a new network, starting (pulp-init waits for them, as it
-    /// does in a real deployment); the network's name.
-    fn services(&self) -> String {
-        let net = self.network();
-        self.run("db", &["--network", &net, "--network-alias", "db", DB]);
-        self.run("msg", &["--network", &net, "--network-alias", "msg", MSG]);
-        net
-    }
-
-    fn compose(&self, project: &str) -> Compose {
-        let name = self.name(project).to_lowercase().replace(['-', '_'], "");
-        self.projects.borrow_mut().push(name.clone());
-        Compose::new(name)
-    }
-}
-
-impl Drop for Scope {
-    fn drop(&mut self) {
-        for project in self.projects.borrow().iter() {
-            let _ = Compose::new(project.clone())
-                .cmd(&["down", "-v", "--remove-orphans", "-t", "1"])
-                .output();
-        }
-        for c in self.containers.borrow().iter().rev() {
-            let _ = docker(&["rm", "-f", "-v", c]);
-        }
-        for n in self.networks.borrow().iter() {
-            let _ = docker(&["network", "rm", n]);
-        }
-    }
-}
-
-fn inspect(container: &str, format: &str) -> String {
-    ok(&["inspect", "-f", format, container])
-}
-
-/// What `docker logs` shows: stdout and stderr.
-fn logs(container: &str) -> String {
-    text(&docker(&["logs", container]))
-}
-
-#[track_caller]
-fn logs_show(container: &str, needle: &str, deadline: Duration) {
-    wait_until(
-        deadline,
-        || {
-            format!(
-                "no {needle:?} in the logs of {container}:\n{}",
-                logs(container)
-            )
-        },
-        || logs(container).contains(needle),
-    );
-}
-
-fn running(container: &str) -> bool {
-    inspect(container, "{{.State.Running}}") == "true"
 }
 
 /// The environment `docker run -e` gives a role container to reach the scope's services.
@@ -261,15 +111,6 @@ fn worker_records(scope: &Scope) -> Vec<String> {
 /// The name Celery gives a role's process in `container`: `-n PREFIX@%h`, %h its hostname.
 fn node(prefix: &str, container: &str) -> String {
     format!("{prefix}@{}", inspect(container, "{{.Config.Hostname}}"))
-}
-
-/// `docker stop -t TIMEOUT`; the time it took, and the container's exit code.
-fn stop(container: &str, timeout: u32) -> (Duration, i32) {
-    let started = Instant::now();
-    ok(&["stop", "-t", &timeout.to_string(), container]);
-    let took = started.elapsed();
-    let code = inspect(container, "{{.State.ExitCode}}").parse().unwrap();
-    (took, code)
 }
 
 macro_rules! needs_engine {
@@ -496,11 +337,6 @@ fn volumes_from_a_content_container_and_a_host_directory_as_the_original_posts_d
     }
 }
 
-/// A plain HTTP/1.0 GET; the whole response.
-fn http_get(addr: &str, path: &str) -> String {
-    http(addr, "GET", path, None)
-}
-
 /// A plain HTTP/1.0 request without a body, with Basic credentials `user:password` if
 /// given; the whole response.
 fn http(addr: &str, method: &str, path: &str, basic: Option<&str>) -> String {
@@ -692,64 +528,6 @@ fn a_beat_killed_during_its_migration_leaves_it_to_the_next_beat_after_the_lease
     );
     let (_, code) = stop(&b, 30);
     assert_eq!(code, 0, "{}", logs(&b));
-}
-
-/// A Compose project of deploy/compose.yaml with the test override.
-struct Compose {
-    project: String,
-    secret: std::path::PathBuf,
-}
-
-impl Compose {
-    fn new(project: String) -> Compose {
-        let secret = std::env::temp_dir().join(format!("{project}-msg-password"));
-        Compose { project, secret }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(compose_program());
-        c.args([
-            "-f",
-            "deploy/compose.yaml",
-            "-f",
-            "deploy/compose.test.yaml",
-            "-p",
-            self.project.as_str(),
-        ])
-        .args(args)
-        .current_dir(repo())
-        .env("PULP_MSG_PASSWORD_FILE", &self.secret)
-        .env("PULP_HTTP_PORT", "127.0.0.1:0");
-        c
-    }
-
-    #[track_caller]
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.cmd(args).output().unwrap();
-        assert!(out.status.success(), "compose {args:?}:\n{}", text(&out));
-        text(&out)
-    }
-
-    fn containers(&self) -> Vec<String> {
-        self.ok(&["ps", "-a", "-q"])
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-impl Drop for Compose {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.secret);
-    }
-}
-
-/// `docker-compose` (Compose v1), else `docker compose` is not supported here: the command
-/// line differs; the CI machines have v1.
-fn compose_program() -> &'static str {
-    "docker-compose"
 }
 
 #[test]

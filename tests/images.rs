@@ -51,6 +51,7 @@ fn every_containerfile_passes_hadolint() {
         "images/test/role.Containerfile",
         "images/test/db.Containerfile",
         "images/test/msg.Containerfile",
+        "images/realpulp/Containerfile",
     ] {
         lint("hadolint", &["--no-color", file]);
     }

@@ -1,0 +1,250 @@
+//! Docker helpers of the container tests (tests/docker.rs, tests/realpulp.rs): `docker` and
+//! Compose commands, waits on a condition with a deadline, and a scope that names every object
+//! a test creates and removes them when it ends. Included with `#[path]` next to `mod common`.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::common::repo;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const DB: &str = "pulp-init-test/db:latest";
+pub const MSG: &str = "pulp-init-test/msg:latest";
+
+pub fn docker(args: &[&str]) -> Output {
+    Command::new("docker").args(args).output().unwrap()
+}
+
+pub fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// `docker ARGS`, which must succeed; its stdout, trimmed.
+#[track_caller]
+pub fn ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert!(out.status.success(), "docker {args:?}:\n{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Polls `cond` every 100 ms until it holds; panics with `what()` at the deadline.
+#[track_caller]
+pub fn wait_until(deadline: Duration, what: impl Fn() -> String, mut cond: impl FnMut() -> bool) {
+    let until = Instant::now() + deadline;
+    while !cond() {
+        assert!(
+            Instant::now() < until,
+            "not within {deadline:?}: {}",
+            what()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Checks `cond` every 100 ms for all of `period`; panics with `what()` when it fails.
+#[track_caller]
+pub fn holds_for(period: Duration, what: impl Fn() -> String, mut cond: impl FnMut() -> bool) {
+    let until = Instant::now() + period;
+    while Instant::now() < until {
+        assert!(cond(), "no longer true: {}", what());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Names for one test's objects, and their removal when the test ends.
+pub struct Scope {
+    pub prefix: String,
+    containers: std::cell::RefCell<Vec<String>>,
+    networks: std::cell::RefCell<Vec<String>>,
+    projects: std::cell::RefCell<Vec<String>>,
+}
+
+impl Scope {
+    pub fn new(test: &str) -> Scope {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        Scope {
+            prefix: format!("pit{}-{n}-{test}", std::process::id()),
+            containers: Default::default(),
+            networks: Default::default(),
+            projects: Default::default(),
+        }
+    }
+
+    pub fn name(&self, what: &str) -> String {
+        format!("{}-{what}", self.prefix)
+    }
+
+    pub fn network(&self) -> String {
+        let net = self.name("net");
+        ok(&["network", "create", &net]);
+        self.networks.borrow_mut().push(net.clone());
+        net
+    }
+
+    /// `docker run -d --name PREFIX-NAME ARGS`; the container's name.
+    pub fn run(&self, name: &str, args: &[&str]) -> String {
+        let full = self.name(name);
+        self.containers.borrow_mut().push(full.clone());
+        let mut all = vec!["run", "-d", "--name", full.as_str()];
+        all.extend_from_slice(args);
+        ok(&all);
+        full
+    }
+
+    /// A created (not started) container, e.g. a data container for `--volumes-from`.
+    pub fn create(&self, name: &str, args: &[&str]) -> String {
+        let full = self.name(name);
+        self.containers.borrow_mut().push(full.clone());
+        let mut all = vec!["create", "--name", full.as_str()];
+        all.extend_from_slice(args);
+        ok(&all);
+        full
+    }
+
+    /// A database and a broker on a new network, starting (pulp-init waits for them, as it
+    /// does in a real deployment); the network's name.
+    pub fn services(&self) -> String {
+        let net = self.network();
+        self.run("db", &["--network", &net, "--network-alias", "db", DB]);
+        self.run("msg", &["--network", &net, "--network-alias", "msg", MSG]);
+        net
+    }
+
+    pub fn compose(&self, project: &str) -> Compose {
+        let name = self.name(project).to_lowercase().replace(['-', '_'], "");
+        self.projects.borrow_mut().push(name.clone());
+        Compose::new(name)
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        for project in self.projects.borrow().iter() {
+            let _ = Compose::new(project.clone())
+                .cmd(&["down", "-v", "--remove-orphans", "-t", "1"])
+                .output();
+        }
+        for c in self.containers.borrow().iter().rev() {
+            let _ = docker(&["rm", "-f", "-v", c]);
+        }
+        for n in self.networks.borrow().iter() {
+            let _ = docker(&["network", "rm", n]);
+        }
+    }
+}
+
+pub fn inspect(container: &str, format: &str) -> String {
+    ok(&["inspect", "-f", format, container])
+}
+
+/// What `docker logs` shows: stdout and stderr.
+pub fn logs(container: &str) -> String {
+    text(&docker(&["logs", container]))
+}
+
+#[track_caller]
+pub fn logs_show(container: &str, needle: &str, deadline: Duration) {
+    wait_until(
+        deadline,
+        || {
+            format!(
+                "no {needle:?} in the logs of {container}:\n{}",
+                logs(container)
+            )
+        },
+        || logs(container).contains(needle),
+    );
+}
+
+pub fn running(container: &str) -> bool {
+    inspect(container, "{{.State.Running}}") == "true"
+}
+
+/// `docker stop -t TIMEOUT`; the time it took, and the container's exit code.
+pub fn stop(container: &str, timeout: u32) -> (Duration, i32) {
+    let started = Instant::now();
+    ok(&["stop", "-t", &timeout.to_string(), container]);
+    let took = started.elapsed();
+    let code = inspect(container, "{{.State.ExitCode}}").parse().unwrap();
+    (took, code)
+}
+
+/// A plain HTTP/1.0 GET; the whole response.
+pub fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// A Compose project of deploy/compose.yaml with the test override (and any more).
+pub struct Compose {
+    pub project: String,
+    pub secret: std::path::PathBuf,
+    files: Vec<std::path::PathBuf>,
+}
+
+impl Compose {
+    pub fn new(project: String) -> Compose {
+        let secret = std::env::temp_dir().join(format!("{project}-msg-password"));
+        Compose {
+            project,
+            secret,
+            files: vec![
+                "deploy/compose.yaml".into(),
+                "deploy/compose.test.yaml".into(),
+            ],
+        }
+    }
+
+    /// One more override file, after the test override.
+    pub fn with_file(mut self, file: &std::path::Path) -> Compose {
+        self.files.push(file.to_path_buf());
+        self
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(compose_program());
+        for file in &self.files {
+            c.arg("-f").arg(file);
+        }
+        c.args(["-p", self.project.as_str()])
+            .args(args)
+            .current_dir(repo())
+            .env("PULP_MSG_PASSWORD_FILE", &self.secret)
+            .env("PULP_HTTP_PORT", "127.0.0.1:0");
+        c
+    }
+
+    #[track_caller]
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).output().unwrap();
+        assert!(out.status.success(), "compose {args:?}:\n{}", text(&out));
+        text(&out)
+    }
+
+    pub fn containers(&self) -> Vec<String> {
+        self.ok(&["ps", "-a", "-q"])
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Compose {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.secret);
+    }
+}
+
+/// `docker-compose` (Compose v1), else `docker compose` is not supported here: the command
+/// line differs; the CI machines have v1.
+pub fn compose_program() -> &'static str {
+    "docker-compose"
+}
