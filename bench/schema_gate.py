@@ -80,7 +80,7 @@ def main():
         order = list(results)
         random.shuffle(order)
         for name in order:
-            fp = f"bench-{i}-{name[:4]}"
+            fp = f"bench-{i}-{list(results).index(name)}"
             if name in gates:
                 cmd = [a.bin, "--role", "worker", "--conf", conf.name, "--user", "nobody",
                        "--skip-config", "--skip-wait", "--skip-storage", "--syslog", "off",
