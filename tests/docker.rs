@@ -264,7 +264,7 @@ fn a_workers_record_goes_with_docker_stop_and_stays_after_docker_kill() {
             "/var/cache/pulp/{}",
             node(&format!("reserved_resource_worker-{n}"), c)
         );
-        assert_eq!(ok(&["exec", c, "stat", "-c", "%U", &dir]), "apache");
+        assert_eq!(stat(c, "%U", &[&dir]), "apache");
     }
     let (_, code) = stop(&stopped, 30);
     assert_eq!(code, 0, "{}", logs(&stopped));
@@ -544,16 +544,15 @@ fn the_compose_stack_comes_up_healthy_and_compose_down_exits_every_container_0()
     // Its directories are made before the probes; then it waits at the schema gate for beat.
     logs_show(&apache, "schema: waiting", Duration::from_secs(240));
     assert_eq!(
-        ok(&[
-            "exec",
+        stat(
             &apache,
-            "stat",
-            "-c",
             "%U",
-            "/var/lib/pulp/uploads",
-            "/var/lib/pulp/celery",
-            "/var/cache/pulp",
-        ]),
+            &[
+                "/var/lib/pulp/uploads",
+                "/var/lib/pulp/celery",
+                "/var/cache/pulp"
+            ]
+        ),
         "apache\napache\napache"
     );
     stack.ok(&["up", "-d"]);
@@ -648,14 +647,7 @@ fn the_compose_stack_comes_up_healthy_and_compose_down_exits_every_container_0()
         .unwrap_or_else(|| panic!("no upload_id: {created}"))
         .to_string();
     assert_eq!(
-        ok(&[
-            "exec",
-            &apache,
-            "stat",
-            "-c",
-            "%U:%G",
-            &format!("/var/lib/pulp/uploads/{id}")
-        ]),
+        stat(&apache, "%U:%G", &[&format!("/var/lib/pulp/uploads/{id}")]),
         "apache:apache"
     );
     // Pulp's upload views need credentials.

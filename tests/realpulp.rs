@@ -414,14 +414,7 @@ fn two_beats_migrate_once_and_the_api_lists_every_process_creates_deletes_upload
     let upload = json(&body)["upload_id"].as_str().unwrap().to_string();
     let apache = stack.one("apache");
     assert_eq!(
-        ok(&[
-            "exec",
-            &apache,
-            "stat",
-            "-c",
-            "%U",
-            &format!("/var/lib/pulp/uploads/{upload}")
-        ]),
+        stat(&apache, "%U", &[&format!("/var/lib/pulp/uploads/{upload}")]),
         "apache"
     );
     println!("upload {upload}: written by apache");

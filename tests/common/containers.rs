@@ -161,6 +161,13 @@ pub fn running(container: &str) -> bool {
     inspect(container, "{{.State.Running}}") == "true"
 }
 
+/// `stat -c FORMAT PATHS…` in `container` (e.g. `%U:%G`: who owns them).
+pub fn stat(container: &str, format: &str, paths: &[&str]) -> String {
+    let mut args = vec!["exec", container, "stat", "-c", format];
+    args.extend_from_slice(paths);
+    ok(&args)
+}
+
 /// `docker stop -t TIMEOUT`; the time it took, and the container's exit code.
 pub fn stop(container: &str, timeout: u32) -> (Duration, i32) {
     let started = Instant::now();
