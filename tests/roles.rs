@@ -92,7 +92,8 @@ impl Services {
 
     /// Pulp's `workers` collection: (name, seconds since its last heartbeat), by name.
     fn records(&self) -> Vec<(String, f64)> {
-        let out = Command::new(venv_bin("python"))
+        let mut query = Command::new(venv_bin("python"));
+        query
             .args([
                 "-c",
                 "import datetime, sys, pymongo\n\
@@ -101,16 +102,10 @@ impl Services {
                  for w in db.workers.find(sort=[('_id', 1)]):\n\
                  \x20   print(w['_id'], (now - w['last_heartbeat']).total_seconds())",
             ])
-            .arg(self.db_url())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
+            .arg(self.db_url());
+        run(query)
+            .ok()
+            .stdout
             .lines()
             .map(|l| {
                 let (name, age) = l.rsplit_once(' ').unwrap();
