@@ -99,8 +99,8 @@ pub fn set_from_keys(
     })
 }
 
-/// A certificate with `cn` and `days` of validity from `now`, signed by `issuer_key` (self
-/// when None): for the tests' expired, foreign and misnamed fixtures.
+/// A certificate for `sans` ending at `not_after`, signed by the CA `ca.example.com` of
+/// key `issuer` (self-signed when None): the tests' expired and foreign fixtures.
 #[cfg(test)]
 pub fn certificate(
     key: &rsa::PrivateKey,
@@ -121,7 +121,7 @@ pub fn certificate(
         None => params.self_signed(&pair).unwrap().pem(),
         Some(ca) => {
             let issuer = Issuer::new(
-                ca_params("ca.invalid", now).unwrap(),
+                ca_params("ca.example.com", now).unwrap(),
                 signing_pair(ca).unwrap(),
             );
             params.signed_by(&pair, &issuer).unwrap().pem()
