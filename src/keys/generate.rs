@@ -48,8 +48,15 @@ impl std::fmt::Debug for Set {
 
 /// An RSA key of `bits`, from the system's random source.
 pub fn rsa_key(bits: usize) -> Result<rsa::PrivateKey, KeyError> {
-    rsa::PrivateKey::new(&mut getrandom::SysRng, bits)
-        .map_err(|e| KeyError::Generate(format!("RSA {bits} key generation failed: {e}")))
+    let started = std::time::Instant::now();
+    let key = rsa::PrivateKey::new(&mut getrandom::SysRng, bits)
+        .map_err(|e| KeyError::Generate(format!("RSA {bits} key generation failed: {e}")))?;
+    // bench/keys.sh reads these lines.
+    log::debug!(
+        "keys: RSA {bits} key generated in {:.3}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(key)
 }
 
 /// Makes the whole set. The three keys are generated on their own threads: RSA 4096
