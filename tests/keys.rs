@@ -54,6 +54,10 @@ fn conf_for(dir: &Path, server_name: &str) -> Conf {
 }
 
 fn check(conf: &Conf, dir: &Path) -> Finished {
+    check_as(conf, dir, "root")
+}
+
+fn check_as(conf: &Conf, dir: &Path, user: &str) -> Finished {
     run_with(
         &[
             "keys",
@@ -61,7 +65,7 @@ fn check(conf: &Conf, dir: &Path) -> Finished {
             "--conf",
             conf.arg(),
             "--user",
-            "root",
+            user,
             "--tls-cert",
             dir.join("tls.crt").to_str().unwrap(),
             "--tls-key",
@@ -226,4 +230,21 @@ fn check_without_any_file_says_how_to_make_them() {
     let lines = error_lines(&f);
     assert_eq!(lines.len(), 3, "{}", f.stderr);
     assert!(lines.iter().all(|l| l.contains("pulp-init keys --out DIR")));
+}
+
+#[test]
+fn check_as_a_user_who_cannot_read_the_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("set");
+    out(&dir).ok();
+    // The set's directory is 0700 (as `keys --out` makes it): nobody reaches any of Pulp's
+    // four files; httpd's two are read as root.
+    let f = check_as(&conf_for(&dir, SERVER), &dir, "nobody");
+    assert_eq!(f.code, Some(78), "{}", f.stderr);
+    let lines = error_lines(&f);
+    assert_eq!(lines.len(), 4, "{}", f.stderr);
+    for l in &lines {
+        assert!(l.contains("not readable by user nobody"), "{l}");
+        assert!(l.contains("is not searchable"), "{l}");
+    }
 }

@@ -250,11 +250,25 @@ pub fn write_set(set: &Set, layout: &Layout) -> Result<()> {
     files::write_all(&planned).map_err(Error::from)
 }
 
-/// apache's gid, when pulp-init runs as root and the group exists.
+/// The gid of group apache in /etc/group, when pulp-init runs as root (only root may
+/// give a file to a group it is not in).
 pub fn key_group() -> Option<u32> {
-    (crate::sys::geteuid() == 0)
-        .then(|| privileges::lookup(KEY_GROUP).map(|a| a.gid))
-        .flatten()
+    if crate::sys::geteuid() != 0 {
+        return None;
+    }
+    gid_in(
+        KEY_GROUP,
+        &std::fs::read_to_string("/etc/group").unwrap_or_default(),
+    )
+}
+
+fn gid_in(name: &str, group: &str) -> Option<u32> {
+    group.lines().find_map(|line| {
+        let mut f = line.split(':');
+        (f.next() == Some(name))
+            .then(|| f.nth(1).and_then(|gid| gid.parse().ok()))
+            .flatten()
+    })
 }
 
 /// `pulp-init keys --check`: the configured files, as `user` would read Pulp's.

@@ -302,3 +302,10 @@ fn secrets_do_not_show_in_debug() {
     let s = Secret::new("-----BEGIN RSA PRIVATE KEY-----".into());
     assert_eq!(format!("{s:?}"), "<private key>");
 }
+
+#[test]
+fn apache_group_from_the_group_file() {
+    let group = "root:x:0:\napache-x:x:7:\napache:x:48:\n";
+    assert_eq!(gid_in("apache", group), Some(48));
+    assert_eq!(gid_in("pulp", group), None);
+}
