@@ -309,3 +309,41 @@ fn apache_group_from_the_group_file() {
     assert_eq!(gid_in("apache", group), Some(48));
     assert_eq!(gid_in("pulp", group), None);
 }
+
+#[test]
+fn secret_volume_links_are_followed() {
+    // Kubernetes mounts a Secret's files as links into a `..data` directory.
+    let f = Fixture::new();
+    let data = f.path("..data");
+    fs::create_dir(&data).unwrap();
+    for name in ["rsa.key", "rsa_pub.key"] {
+        fs::rename(f.path(name), data.join(name)).unwrap();
+        std::os::unix::fs::symlink(format!("..data/{name}"), f.path(name)).unwrap();
+    }
+    assert!(f.report(SERVER, None).is_ok());
+    fs::set_permissions(data.join("rsa.key"), fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(f.one_problem("rsa.key").contains("mode 0644"));
+}
+
+#[test]
+fn keys_get_the_group_before_their_content() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let gid = fs::metadata(dir.path()).unwrap().gid();
+    let set = set_from_keys(
+        &Names {
+            fqdn: "ca.example.com".into(),
+            server_name: SERVER.into(),
+        },
+        &keys()[0],
+        &keys()[1],
+        &keys()[2],
+        OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    write_set(&set, &Layout::in_dir(dir.path(), Some(gid))).unwrap();
+    let m = fs::metadata(dir.path().join("ca.key")).unwrap();
+    assert_eq!((m.gid(), m.mode() & 0o7777), (gid, 0o640));
+    // Nothing but the six files: no temp left.
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 6);
+}
