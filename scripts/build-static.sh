@@ -13,11 +13,12 @@ size=$(stat -c %s "$bin")
 echo "binary: $bin"
 echo "size:   $size bytes ($(awk -v s="$size" 'BEGIN{printf "%.2f MiB", s/1048576}'))"
 file "$bin"
-limit=$((6 * 1000 * 1000))
+# 7 MB: issue 17's budget once RSA/X.509 generation and checks are in (6 MB before).
+limit=$((7 * 1000 * 1000))
 if [ "$size" -gt "$limit" ]; then
-  echo "FAIL: larger than the 6 MB budget" >&2; exit 1
+  echo "FAIL: larger than the 7 MB budget" >&2; exit 1
 fi
 if ! file "$bin" | grep -q 'static'; then
   echo "FAIL: not statically linked" >&2; exit 1
 fi
-echo "ok: static, within 6 MB"
+echo "ok: static, within 7 MB"

@@ -38,7 +38,9 @@ Exit codes: the service's own (128+N if killed by signal N); 64 bad command line
 environment value; 69 a dependency was not ready by the deadline; 70 internal error;
 73 server.conf could not be written; 75 migration lock, live workers or schema gate
 not through by the deadline;
-77 permission (privilege drop, volume); 78 server.conf missing, not a regular file, or unreadable.";
+77 permission (privilege drop, volume); 78 server.conf missing, not a regular file, or unreadable,
+or a key or certificate missing or wrong (`keys --check`: one line each); `keys --out`:
+70 generation failed, 73 DIR not new or empty, or not written.";
 
 /// Entrypoint and PID 1 for Pulp 2 containers.
 ///
@@ -105,6 +107,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub syslog: crate::syslog::SyslogOptions,
+
+    #[command(flatten)]
+    pub keys: crate::keys::KeysOptions,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -217,6 +222,30 @@ pub enum Command {
         /// Run them even when this fingerprint is recorded as done.
         #[arg(long)]
         force: bool,
+    },
+    /// Pulp's keys and certificates: check the configured files, or write a new set.
+    ///
+    /// --check validates rsa_key/rsa_pub ([authentication]), cakey/cacert ([security]) and
+    /// httpd's TLS pair (--tls-cert/--tls-key): PEM, key matches, dates, server_name, signed
+    /// by the CA, modes, readable by --user (default apache); exit 0 or 78, one line per
+    /// problem. --out DIR writes ca.crt, ca.key, rsa.key, rsa_pub.key, tls.crt, tls.key (as
+    /// pulp-gen-ca-certificate and pulp-gen-key-pair make them, the TLS pair signed by the
+    /// CA) for `kubectl create secret generic NAME --from-file=DIR`.
+    #[command(group(clap::ArgGroup::new("action").required(true).args(["check", "out"])))]
+    Keys {
+        /// Validate the configured files; exit 0, or 78 with one line per problem.
+        #[arg(long)]
+        check: bool,
+        /// Write a new set into DIR (created; an existing DIR must be empty).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// The CA's common name [default: the host's FQDN].
+        #[arg(long, value_name = "NAME", requires = "out")]
+        fqdn: Option<String>,
+        /// The name the TLS certificate is for (and must name, with --check) [default:
+        /// PULP_SERVER_NAME, else [server] server_name, else the FQDN].
+        #[arg(long, env = "PULP_SERVER_NAME", value_name = "NAME")]
+        server_name: Option<String>,
     },
     /// Print the role table.
     Roles,

@@ -69,6 +69,11 @@ pub enum Error {
     #[error("{0}")]
     Storage(String),
 
+    /// Keys and certificates: provided files that cannot be used (one line each, 78), a set
+    /// that could not be generated (70) or written (73).
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyError),
+
     /// A bug: an edit that did not read back as intended, or an impossible state.
     #[error("internal error: {0}")]
     Internal(String),
@@ -109,6 +114,13 @@ impl Error {
             Error::Privilege(_) | Error::Storage(_) => exit::NOPERM,
             Error::Lock(_) => exit::TEMPFAIL,
             Error::Migration { code, .. } => *code,
+            Error::Keys(k) => match k {
+                crate::keys::KeyError::Invalid(_) => exit::CONFIG,
+                crate::keys::KeyError::Generate(_) => exit::SOFTWARE,
+                crate::keys::KeyError::Write { .. } | crate::keys::KeyError::OutDir { .. } => {
+                    exit::CANTCREAT
+                }
+            },
         }
     }
 }
@@ -151,5 +163,13 @@ mod tests {
             message: "x".into(),
         };
         assert_eq!(m.exit_code(), 3);
+        use crate::keys::KeyError;
+        assert_eq!(Error::from(KeyError::Invalid(vec![])).exit_code(), 78);
+        assert_eq!(Error::from(KeyError::Generate("x".into())).exit_code(), 70);
+        let out = KeyError::OutDir {
+            path: "/x".into(),
+            problem: "not empty".into(),
+        };
+        assert_eq!(Error::from(out).exit_code(), 73);
     }
 }

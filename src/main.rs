@@ -9,6 +9,7 @@ mod conf;
 mod db;
 mod error;
 mod gate;
+mod keys;
 mod migrate;
 mod plan;
 mod privileges;
@@ -119,6 +120,33 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
             let values = conf::read_values(conf_path)?;
             let _relay = syslog::start(&m.syslog, conf_path, true, Some(&signals));
             migrate_phase(&m, &values, &signals, original_mask).map(|()| exit::OK)
+        }
+        Job::Keys(plan::Keys::Check {
+            options,
+            user,
+            server_name,
+        }) => keys::check(
+            &conf::read_values(conf_path)?,
+            &options,
+            &user,
+            server_name.as_deref(),
+        )
+        .map(|()| exit::OK),
+        Job::Keys(plan::Keys::Out {
+            dir,
+            fqdn,
+            server_name,
+        }) => {
+            let fqdn = fqdn.unwrap_or_else(keys::fqdn);
+            let server_name = match server_name {
+                Some(s) => s,
+                // server.conf when there is one; the FQDN as Pulp's default otherwise.
+                None => conf::read_values(conf_path)
+                    .ok()
+                    .and_then(|v| keys::server_name(&v).ok())
+                    .unwrap_or_else(|| fqdn.clone()),
+            };
+            keys::out(&dir, &keys::Names { fqdn, server_name }).map(|()| exit::OK)
         }
         Job::Run(r) => {
             if r.starts_up() {

@@ -37,7 +37,25 @@ pub enum Job {
     /// `check --storage`: the write test as the service user.
     CheckStorage(StorageOptions, Option<String>),
     Migrate(Migration),
+    Keys(Keys),
     Run(Box<Run>),
+}
+
+/// `pulp-init keys`.
+#[derive(Debug)]
+pub enum Keys {
+    /// Validate the configured files as `user` reads Pulp's.
+    Check {
+        options: crate::keys::KeysOptions,
+        user: String,
+        server_name: Option<String>,
+    },
+    /// Write a new set into a new or empty directory.
+    Out {
+        dir: PathBuf,
+        fqdn: Option<String>,
+        server_name: Option<String>,
+    },
 }
 
 /// The migrate phase's inputs.
@@ -98,6 +116,26 @@ impl Startup {
             }
             Some(Command::Check { .. }) => Job::Probe(probe_options(&cli, true)),
             Some(Command::Migrate { force }) => Job::Migrate(migration(&cli, None, *force)),
+            Some(Command::Keys {
+                out: Some(dir),
+                fqdn,
+                server_name,
+                ..
+            }) => Job::Keys(Keys::Out {
+                dir: dir.clone(),
+                fqdn: fqdn.clone(),
+                server_name: server_name.clone(),
+            }),
+            Some(Command::Keys { server_name, .. }) => Job::Keys(Keys::Check {
+                options: cli.keys.clone(),
+                // Pulp's files are read by apache (httpd's WSGI processes) and the workers.
+                user: cli
+                    .common
+                    .user
+                    .clone()
+                    .unwrap_or_else(|| crate::keys::KEY_GROUP.to_string()),
+                server_name: server_name.clone(),
+            }),
             None => Job::Run(Box::new(run(&cli)?)),
         };
         Ok(Startup {

@@ -1,0 +1,250 @@
+//! `pulp-init keys` (issue 17): `--out` writes a set openssl accepts as Pulp's tools make
+//! it; `--check` exits 0 on it and 78 with one line per problem on a broken one.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+const SERVER: &str = "pulp.example.com";
+
+fn out(dir: &Path) -> Finished {
+    run_with(
+        &[
+            "keys",
+            "--out",
+            dir.to_str().unwrap(),
+            "--fqdn",
+            "ca.example.com",
+            "--server-name",
+            SERVER,
+        ],
+        &[],
+    )
+}
+
+fn openssl(args: &[&str], dir: &Path) -> String {
+    let o = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn mode(p: &Path) -> u32 {
+    fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+/// server.conf naming the set in `dir` for Pulp's four files.
+fn conf_for(dir: &Path, server_name: &str) -> Conf {
+    let d = dir.display();
+    Conf::new(&format!(
+        "[server]\nserver_name: {server_name}\n[authentication]\nrsa_key: {d}/rsa.key\nrsa_pub: {d}/rsa_pub.key\n[security]\ncakey: {d}/ca.key\ncacert: {d}/ca.crt\n"
+    ))
+}
+
+fn check(conf: &Conf, dir: &Path) -> Finished {
+    check_as(conf, dir, "root")
+}
+
+fn check_as(conf: &Conf, dir: &Path, user: &str) -> Finished {
+    run_with(
+        &[
+            "keys",
+            "--check",
+            "--conf",
+            conf.arg(),
+            "--user",
+            user,
+            "--tls-cert",
+            dir.join("tls.crt").to_str().unwrap(),
+            "--tls-key",
+            dir.join("tls.key").to_str().unwrap(),
+        ],
+        &[],
+    )
+}
+
+fn error_lines(f: &Finished) -> Vec<String> {
+    f.stderr
+        .lines()
+        .filter(|l| l.starts_with("pulp-init: error: "))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn out_writes_a_set_openssl_accepts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("set");
+    let f = out(&dir).ok();
+    assert!(f.stderr.contains("wrote ca.crt"), "{}", f.stderr);
+    assert!(!f.stderr.contains("PRIVATE KEY"), "{}", f.stderr);
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "ca.crt",
+            "ca.key",
+            "rsa.key",
+            "rsa_pub.key",
+            "tls.crt",
+            "tls.key"
+        ]
+    );
+    for (name, m) in [
+        ("ca.key", 0o640),
+        ("rsa.key", 0o640),
+        ("tls.key", 0o600),
+        ("ca.crt", 0o644),
+        ("rsa_pub.key", 0o644),
+        ("tls.crt", 0o644),
+    ] {
+        assert_eq!(mode(&dir.join(name)), m, "{name}");
+    }
+    assert_eq!(mode(&dir), 0o700);
+
+    assert_eq!(
+        openssl(&["verify", "-CAfile", "ca.crt", "tls.crt"], &dir).trim(),
+        "tls.crt: OK"
+    );
+    let public = openssl(&["rsa", "-in", "rsa.key", "-pubout"], &dir);
+    assert_eq!(public, fs::read_to_string(dir.join("rsa_pub.key")).unwrap());
+    // As pulp-gen-key-pair and pulp-gen-ca-certificate make them.
+    assert!(openssl(&["rsa", "-in", "rsa.key", "-noout", "-text"], &dir).contains("2048 bit"));
+    let ca = openssl(&["x509", "-in", "ca.crt", "-noout", "-text"], &dir);
+    assert!(ca.contains("4096 bit"), "{ca}");
+    assert!(ca.contains("sha256WithRSAEncryption"), "{ca}");
+    assert!(
+        ca.contains("CN = ca.example.com, O = PULP") || ca.contains("CN=ca.example.com, O=PULP"),
+        "{ca}"
+    );
+    // 7035 days: openssl's -checkend agrees it lasts 7034 days, not 7036.
+    let end = |days: u64| {
+        Command::new("openssl")
+            .args(["x509", "-in", "ca.crt", "-noout", "-checkend"])
+            .arg((days * 86400).to_string())
+            .current_dir(&dir)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(end(7034) && !end(7036));
+    let tls = openssl(
+        &["x509", "-in", "tls.crt", "-noout", "-ext", "subjectAltName"],
+        &dir,
+    );
+    assert!(tls.contains("DNS:pulp.example.com, DNS:localhost"), "{tls}");
+}
+
+#[test]
+fn out_refuses_a_non_empty_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("ca.key"), "mine").unwrap();
+    let f = out(tmp.path());
+    assert_eq!(f.code, Some(73), "{}", f.stderr);
+    has(&f.stderr, "is not empty");
+    assert_eq!(
+        fs::read_to_string(tmp.path().join("ca.key")).unwrap(),
+        "mine"
+    );
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn check_passes_on_a_generated_set_and_fails_with_one_line_per_problem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("set");
+    let other = tmp.path().join("other");
+    out(&dir).ok();
+    out(&other).ok();
+    let conf = conf_for(&dir, SERVER);
+    let f = check(&conf, &dir);
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    assert!(error_lines(&f).is_empty());
+
+    // Three problems: a world-readable key, another set's public key, half a TLS pair.
+    fs::set_permissions(dir.join("ca.key"), fs::Permissions::from_mode(0o644)).unwrap();
+    fs::copy(other.join("rsa_pub.key"), dir.join("rsa_pub.key")).unwrap();
+    fs::remove_file(dir.join("tls.key")).unwrap();
+    let f = check(&conf, &dir);
+    assert_eq!(f.code, Some(78), "{}", f.stderr);
+    let lines = error_lines(&f);
+    assert_eq!(lines.len(), 3, "{}", f.stderr);
+    let d = dir.display();
+    assert!(
+        lines[0].contains(&format!("{d}/rsa_pub.key: is not the public key of")),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains(&format!("{d}/ca.key: private key readable by every user")),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].contains(&format!("{d}/tls.key: missing, while")),
+        "{}",
+        lines[2]
+    );
+    assert!(!f.stderr.contains("PRIVATE KEY"));
+}
+
+#[test]
+fn check_names_the_server_name_the_certificate_lacks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("set");
+    out(&dir).ok();
+    let f = check(&conf_for(&dir, "pulp.other.example"), &dir);
+    assert_eq!(f.code, Some(78), "{}", f.stderr);
+    let lines = error_lines(&f);
+    assert_eq!(lines.len(), 1, "{}", f.stderr);
+    assert!(
+        lines[0].contains("tls.crt: does not name the server_name \"pulp.other.example\""),
+        "{}",
+        lines[0]
+    );
+}
+
+#[test]
+fn check_without_any_file_says_how_to_make_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("none");
+    let f = check(&conf_for(&dir, SERVER), &dir);
+    assert_eq!(f.code, Some(78), "{}", f.stderr);
+    let lines = error_lines(&f);
+    assert_eq!(lines.len(), 3, "{}", f.stderr);
+    assert!(lines.iter().all(|l| l.contains("pulp-init keys --out DIR")));
+}
+
+#[test]
+fn check_as_a_user_who_cannot_read_the_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("set");
+    out(&dir).ok();
+    // The set's directory is 0700 (as `keys --out` makes it): nobody reaches any of Pulp's
+    // four files; httpd's two are read as root.
+    let f = check_as(&conf_for(&dir, SERVER), &dir, "nobody");
+    assert_eq!(f.code, Some(78), "{}", f.stderr);
+    let lines = error_lines(&f);
+    assert_eq!(lines.len(), 4, "{}", f.stderr);
+    for l in &lines {
+        assert!(l.contains("not readable by user nobody"), "{l}");
+        assert!(l.contains("is not searchable"), "{l}");
+    }
+}
