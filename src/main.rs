@@ -157,7 +157,7 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
                 if let Some(role) = r.role {
                     storage::prepare(&r.storage, role, r.given_user.as_deref())?;
                 }
-                if r.wait.is_some() || r.migrate.is_some() || r.gate.is_some() {
+                if r.wait.is_some() || r.migrate.is_some() || r.gate.is_some() || r.keys.is_some() {
                     // These phases read the effective server.conf, once.
                     let values = conf::read_values(conf_path)?;
                     if let Some((opts, db, broker)) = &r.wait {
@@ -168,6 +168,9 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
                     let _relay = (r.migrate.is_some() || r.gate.is_some())
                         .then(|| syslog::start(&r.syslog, conf_path, true, Some(&signals)))
                         .flatten();
+                    if let (Some(k), Some(role)) = (&r.keys, r.role) {
+                        keys_phase(k, role, r.user.as_deref(), &values)?;
+                    }
                     if let Some(m) = &r.migrate {
                         migrate_phase(m, &values, &signals, original_mask)?;
                     }
@@ -197,6 +200,29 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
             }
         }
     }
+}
+
+/// The keys: laid in, or made once per deployment, then checked against the deployment's.
+fn keys_phase(
+    k: &keys::KeysOptions,
+    role: &roles::Role,
+    user: Option<&str>,
+    values: &conf::Values,
+) -> Result<()> {
+    let apache = role.name == "apache";
+    // httpd starts as root; Pulp's code in it reads the files as apache.
+    let reader = if apache {
+        privileges::lookup(keys::KEY_GROUP)
+    } else {
+        privileges::decide_quietly(user)?.0
+    };
+    keys::phase::run(&keys::phase::Phase {
+        values,
+        options: k,
+        apache,
+        reader: reader.as_ref(),
+        target: &db::MongoTarget::from_conf(values)?,
+    })
 }
 
 /// The migrations, as the role's user (`pulp-manage-db` refuses to run as root).

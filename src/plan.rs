@@ -83,6 +83,8 @@ pub struct Run {
     pub gate: Option<Migration>,
     /// The role, for its directories and volume checks.
     pub role: Option<&'static Role>,
+    /// The keys phase (every role unless `--skip-keys`).
+    pub keys: Option<crate::keys::KeysOptions>,
     pub storage: StorageOptions,
     /// `--user` as given: the owner of Pulp's directories when `--storage-user` is not
     /// (the role's own user only when it is not root: httpd starts as root, writes as apache).
@@ -101,6 +103,7 @@ impl Run {
             || self.wait.is_some()
             || self.migrate.is_some()
             || self.gate.is_some()
+            || self.keys.is_some()
             || (self.role.is_some() && !self.storage.skip_storage)
     }
 }
@@ -173,6 +176,7 @@ fn run(cli: &Cli) -> Result<Run> {
         migrate,
         gate,
         role,
+        keys: (role.is_some() && !cli.keys.skip_keys).then(|| cli.keys.clone()),
         storage: cli.storage.clone(),
         given_user: cli.common.user.clone(),
         syslog: cli.syslog.clone(),

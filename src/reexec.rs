@@ -53,6 +53,7 @@ pub fn reexec_for_run(original_mask: &SigSet) -> Error {
             "--skip-migrate",
             "--skip-migrate-wait",
             "--skip-storage",
+            "--skip-keys",
         ]
         .map(OsString::from),
     );

@@ -248,3 +248,137 @@ fn check_as_a_user_who_cannot_read_the_files() {
         assert!(l.contains("is not searchable"), "{l}");
     }
 }
+
+/// A worker role whose keys are those of `dir` (its TLS pair there too, where a set made
+/// at start puts it), with the database of `mongo`; `generate`: PULP_INIT_GENERATE_KEYS.
+fn role_with_keys(dir: &Path, mongo: &Mongo, generate: bool) -> (Command, Conf) {
+    let d = dir.display();
+    let conf = Conf::new(&format!(
+        "[server]\nserver_name: {SERVER}\n[database]\nseeds: 127.0.0.1:{}\n[authentication]\nrsa_key: {d}/rsa.key\nrsa_pub: {d}/rsa_pub.key\n[security]\ncakey: {d}/ca.key\ncacert: {d}/ca.crt\n",
+        mongo.port
+    ));
+    let mut c = pulp_init(&[
+        "--role",
+        "worker",
+        "--conf",
+        conf.arg(),
+        "--user",
+        "root",
+        "--skip-config",
+        "--skip-wait",
+        "--skip-migrate-wait",
+        "--",
+        "true",
+    ]);
+    c.env("PULP_INIT_SKIP_KEYS", "false")
+        .env("PULP_INIT_TLS_CERT", dir.join("tls.crt"))
+        .env("PULP_INIT_TLS_KEY", dir.join("tls.key"));
+    if generate {
+        c.env("PULP_INIT_GENERATE_KEYS", "true");
+    }
+    (c, conf)
+}
+
+/// `openssl rsa -pubin -RSAPublicKey_out -outform DER | sha256sum` of `dir`'s rsa_pub.key:
+/// the fingerprint the README tells operators to compare.
+fn public_fingerprint(dir: &Path) -> String {
+    let der = Command::new("openssl")
+        .args([
+            "rsa",
+            "-pubin",
+            "-in",
+            "rsa_pub.key",
+            "-RSAPublicKey_out",
+            "-outform",
+            "DER",
+        ])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(der.status.success());
+    let digest = ring::digest::digest(&ring::digest::SHA256, &der.stdout);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn a_role_without_keys_fails_at_start_with_78_and_one_line_per_pair() {
+    let mongo = Mongo::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _conf) = role_with_keys(dir.path(), &mongo, false);
+    let out = run(c);
+    assert_eq!(out.code, Some(78), "{}", out.stderr);
+    let lines = error_lines(&out);
+    assert_eq!(lines.len(), 2, "{}", out.stderr);
+    has(&out.stderr, "rsa.key: missing");
+    has(&out.stderr, "ca.key: missing");
+    has(&out.stderr, "PULP_INIT_GENERATE_KEYS=true");
+    assert!(!out.stderr.contains("running true"), "{}", out.stderr);
+}
+
+#[test]
+fn concurrent_first_starts_make_one_set_for_the_deployment() {
+    let mongo = Mongo::start();
+    let dir = tempfile::tempdir().unwrap();
+    let pods: Vec<(Running, Conf)> = (0..3)
+        .map(|_| {
+            let (c, conf) = role_with_keys(dir.path(), &mongo, true);
+            (Running::spawn(c), conf)
+        })
+        .collect();
+    let mut made = 0;
+    for (pod, _conf) in pods {
+        let (code, _, _, log) = pod.finish(std::time::Duration::from_secs(120));
+        assert_eq!(code, Some(0), "{log}");
+        made += log.matches("made the deployment's set").count();
+        has(&log, "keys: valid and the deployment's");
+    }
+    assert_eq!(made, 1);
+    for name in [
+        "ca.crt",
+        "ca.key",
+        "rsa.key",
+        "rsa_pub.key",
+        "tls.crt",
+        "tls.key",
+    ] {
+        assert!(dir.path().join(name).exists(), "{name}");
+    }
+    assert_eq!(mode(&dir.path().join("rsa.key")), 0o640);
+    // No temp file left beside them.
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 6);
+    openssl(&["verify", "-CAfile", "ca.crt", "tls.crt"], dir.path());
+}
+
+#[test]
+fn a_pod_with_another_set_refuses_naming_both_fingerprints() {
+    let mongo = Mongo::start();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for d in [&a, &b] {
+        let set = d.path().join("set");
+        out(&set).ok();
+        for f in fs::read_dir(&set).unwrap() {
+            let f = f.unwrap();
+            fs::rename(f.path(), d.path().join(f.file_name())).unwrap();
+        }
+        fs::remove_dir(&set).unwrap();
+    }
+    let (first, _c1) = role_with_keys(a.path(), &mongo, false);
+    run(first).ok();
+    let (second, _c2) = role_with_keys(b.path(), &mongo, false);
+    let refused = run(second);
+    assert_eq!(refused.code, Some(78), "{}", refused.stderr);
+    let (fa, fb) = (public_fingerprint(a.path()), public_fingerprint(b.path()));
+    assert_ne!(fa, fb);
+    has(
+        &refused.stderr,
+        &format!("rsa_pub.key: its signing public key SHA-256 is {fb}, the deployment's is {fa}"),
+    );
+    has(&refused.stderr, "CA certificate SHA-256 is ");
+    has(
+        &refused.stderr,
+        "every pod of a deployment needs the same set",
+    );
+    // The first set's pods keep starting.
+    let (again, _c3) = role_with_keys(a.path(), &mongo, false);
+    run(again).ok();
+}

@@ -7,9 +7,10 @@
 //! missing altogether), `Report::into_result()` -> Err(Error::Keys) exit 78; or
 //! `keys::generate_set(&Names)` -> `Set`, and `keys::write_set(&set, &Layout)`.
 
-mod files;
+pub mod files;
 mod generate;
 mod material;
+pub mod phase;
 mod validate;
 
 pub use generate::{generate_set, Names, Set};
@@ -36,6 +37,20 @@ pub struct KeysOptions {
     /// httpd's TLS private key.
     #[arg(long, global = true, env = "PULP_INIT_TLS_KEY", default_value = TLS_KEY, value_name = "PATH")]
     pub tls_key: PathBuf,
+
+    /// Where no key set is provided, make one for the whole deployment at the first start
+    /// (under a database lease; put the key directory on a volume every pod mounts).
+    #[arg(long, global = true, env = "PULP_INIT_GENERATE_KEYS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub generate_keys: bool,
+
+    /// A directory of key files as `keys --out` writes them (a mounted Secret): laid into
+    /// the configured paths with Pulp's modes and group before they are checked.
+    #[arg(long, global = true, env = "PULP_INIT_KEYS_DIR", value_name = "DIR")]
+    pub keys_dir: Option<PathBuf>,
+
+    /// Do not check (or make) the keys at start.
+    #[arg(long, global = true, env = "PULP_INIT_SKIP_KEYS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub skip_keys: bool,
 }
 
 /// Failures of the keys phase and of `keys --out`.

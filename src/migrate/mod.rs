@@ -10,7 +10,7 @@ mod store;
 use command::Output;
 pub use command::Spawned;
 use output::Kept;
-pub use store::{client_now, Store};
+pub use store::{client_now, Store, KEYS_LOCK_ID};
 
 use crate::child::Service;
 use crate::db::MongoTarget;
@@ -179,6 +179,15 @@ pub async fn dry_run_result(mut spawned: Spawned) -> Result<DryRun> {
 
 /// A runtime and the store, for the phases that talk to the Pulp database.
 pub fn with_store<T>(target: &MongoTarget, f: impl AsyncFnOnce(&Store) -> Result<T>) -> Result<T> {
+    with_store_locking(target, store::MIGRATION_LOCK_ID, f)
+}
+
+/// As `with_store`, the store's lock `lock_id`.
+pub fn with_store_locking<T>(
+    target: &MongoTarget,
+    lock_id: &'static str,
+    f: impl AsyncFnOnce(&Store) -> Result<T>,
+) -> Result<T> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -187,7 +196,7 @@ pub fn with_store<T>(target: &MongoTarget, f: impl AsyncFnOnce(&Store) -> Result
         let client = target
             .client(Duration::from_secs(10))
             .map_err(|e| Error::database("connecting", e))?;
-        f(&Store::new(client.database(&target.name))).await
+        f(&Store::new(client.database(&target.name)).with_lock(lock_id)).await
     });
     rt.shutdown_timeout(Duration::from_millis(200));
     result
@@ -204,7 +213,7 @@ pub fn migrate(
     })
 }
 
-fn holder_id() -> String {
+pub fn holder_id() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "unknown-host".into());

@@ -9,7 +9,11 @@ use mongodb::{Collection, Database};
 use std::time::Duration;
 
 const COLLECTION: &str = "pulp_init";
-const LOCK_ID: &str = "migration_lock";
+pub const MIGRATION_LOCK_ID: &str = "migration_lock";
+/// The lock under which one pod generates a deployment's keys.
+pub const KEYS_LOCK_ID: &str = "keys_lock";
+/// The fingerprints of the deployment's key set.
+const KEYS_ID: &str = "keys";
 const DUPLICATE_KEY: i32 = 11000;
 /// Hidden, for tests only: pretend the client's clock is this many seconds off. Nothing
 /// that decides about the lock may read the client's clock.
@@ -17,6 +21,7 @@ const CLOCK_OFFSET_VAR: &str = "PULP_INIT_TEST_CLOCK_OFFSET";
 
 pub struct Store {
     db: Database,
+    lock_id: &'static str,
     coll: Collection<Document>,
     /// Malformed completion records already warned about (the gate looks every 100 ms).
     warned: std::sync::Mutex<std::collections::BTreeSet<String>>,
@@ -103,8 +108,49 @@ impl Store {
         Store {
             coll: db.collection(COLLECTION),
             warned: Default::default(),
+            lock_id: MIGRATION_LOCK_ID,
             db,
         }
+    }
+
+    /// The same store, its lock another one (`KEYS_LOCK_ID`).
+    pub fn with_lock(mut self, lock_id: &'static str) -> Store {
+        self.lock_id = lock_id;
+        self
+    }
+
+    /// The deployment's key fingerprints: `mine` where none are recorded yet (each field
+    /// set once, by the first pod that has it), then what is recorded.
+    pub async fn key_fingerprints(
+        &self,
+        mine: &[(&str, String)],
+        holder: &str,
+    ) -> Result<Document> {
+        let now = self.server_now().await?;
+        let read = |e| Error::database("reading the key fingerprints", e);
+        for (field, value) in mine {
+            // Only where the field is missing: the first pod with it decides.
+            let r = self
+                .coll
+                .update_one(
+                    doc! { "_id": KEYS_ID, *field: { "$exists": false } },
+                    doc! { "$set": { *field: value.as_str(), format!("{field}_by"): holder, format!("{field}_at"): now } },
+                )
+                .upsert(true)
+                .await;
+            match r {
+                Ok(_) => {}
+                // The document exists and has the field (the upsert collided on _id).
+                Err(e) if is_duplicate_key(&e) => {}
+                Err(e) => return Err(read(e)),
+            }
+        }
+        Ok(self
+            .coll
+            .find_one(doc! { "_id": KEYS_ID })
+            .await
+            .map_err(read)?
+            .unwrap_or_default())
     }
 
     /// The database server's clock (`hello`'s `localTime`).
@@ -222,7 +268,7 @@ impl Store {
         let taken = self
             .coll
             .find_one_and_update(
-                doc! { "_id": LOCK_ID, "$or": [
+                doc! { "_id": self.lock_id, "$or": [
                     { "expires": { "$lt": now } },
                     { "expires": { "$not": { "$type": "date" } } },
                     { "holder": me },
@@ -248,7 +294,7 @@ impl Store {
             Err(e) if is_duplicate_key(&e) => {
                 let current = self
                     .coll
-                    .find_one(doc! { "_id": LOCK_ID })
+                    .find_one(doc! { "_id": self.lock_id })
                     .await
                     .map_err(|e| Error::database("reading the lock", e))?;
                 // Released between the two calls: try again at once.
@@ -264,7 +310,7 @@ impl Store {
         let r = self
             .coll
             .update_one(
-                doc! { "_id": LOCK_ID, "holder": me },
+                doc! { "_id": self.lock_id, "holder": me },
                 doc! { "$set": { "expires": plus(now, lease) } },
             )
             .await
@@ -275,7 +321,7 @@ impl Store {
     pub async fn release(&self, me: &str) {
         match self
             .coll
-            .delete_one(doc! { "_id": LOCK_ID, "holder": me })
+            .delete_one(doc! { "_id": self.lock_id, "holder": me })
             .await
         {
             Ok(r) if r.deleted_count == 1 => log::debug!("migrations: lock released"),

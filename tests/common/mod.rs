@@ -243,12 +243,14 @@ impl Conf {
     }
 }
 
-/// Off in every test but tests/logs.rs and tests/storage.rs, which turn them on in private
-/// namespaces or directories: the /dev/log relay would bind the host's /dev/log, and the
-/// storage phase would create Pulp's directories on the host.
-pub const HOST_SAFE: [(&str, &str); 2] = [
+/// Off in every test but tests/logs.rs, tests/storage.rs and tests/keys.rs, which turn them
+/// on in private namespaces or directories: the /dev/log relay would bind the host's
+/// /dev/log, the storage phase would create Pulp's directories on the host, and the keys
+/// phase would look for (or make) keys in the host's /etc/pki.
+pub const HOST_SAFE: [(&str, &str); 3] = [
     ("PULP_INIT_SYSLOG", "off"),
     ("PULP_INIT_SKIP_STORAGE", "true"),
+    ("PULP_INIT_SKIP_KEYS", "true"),
 ];
 
 /// pulp-init with a clean environment (PATH kept).
