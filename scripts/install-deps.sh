@@ -44,6 +44,8 @@ declare -A PROBE=(
   [ca-certificates]=""
   [file]=/usr/bin/file
   [openssl]=/usr/bin/openssl
+  # tests/docker.rs verifies the stack's HTTPS with the deployment's CA.
+  [curl]=/usr/bin/curl
   [acl]=/usr/bin/setfacl
   # The Docker tests: the base of the test images, and Compose (v1, Debian's).
   [debootstrap]=/usr/sbin/debootstrap

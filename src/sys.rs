@@ -742,6 +742,23 @@ pub fn lstat_at(dir: &std::fs::File, name: &std::ffi::OsStr) -> io::Result<(bool
     Ok((st.st_mode & libc::S_IFMT == libc::S_IFLNK, st.st_uid))
 }
 
+/// symlinkat(2): `name` in `dir`, pointing at `target` (a link is made, never followed).
+pub fn symlink_at(
+    dir: &std::fs::File,
+    name: &std::ffi::OsStr,
+    target: &std::path::Path,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let c = nul_name(name)?;
+    let t = nul_name(target.as_os_str())?;
+    // SAFETY: a valid directory descriptor and two NUL-terminated strings.
+    if unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), c.as_ptr()) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// `readlinkat(dir, name)`: the target of a symbolic link, as bytes.
 pub fn readlink_at(dir: &std::fs::File, name: &std::ffi::OsStr) -> io::Result<Vec<u8>> {
     use std::os::fd::AsRawFd;

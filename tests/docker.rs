@@ -59,6 +59,8 @@ fn env_args(extra: &[&str]) -> Vec<String> {
         // A role started alone has no beat to migrate for it; the Compose stack shows the
         // schema gate opening.
         "PULP_INIT_SKIP_MIGRATE_WAIT=1",
+        // A role started alone makes its own keys (the Compose stack: one set for all).
+        "PULP_INIT_GENERATE_KEYS=true",
     ]
     .iter()
     .chain(extra)
@@ -634,6 +636,46 @@ fn the_compose_stack_comes_up_healthy_and_compose_down_exits_every_container_0()
     let json = body(&status);
     assert_eq!(json["database_connection"]["connected"], true, "{status}");
     assert_eq!(json["messaging_connection"]["connected"], true, "{status}");
+    // HTTPS with the deployment's keys: one pod made the set on the shared volume, every
+    // other took it, and the REST API's certificate verifies against the deployment's CA.
+    let made: usize = stack
+        .ok(&["ps", "-q"])
+        .lines()
+        .map(|c| {
+            logs(c.trim())
+                .matches("keys: made the deployment's set")
+                .count()
+        })
+        .sum();
+    assert_eq!(made, 1, "{logs_all}");
+    let pki = tempfile::tempdir().unwrap();
+    let ca = pki.path().join("ca.crt");
+    ok(&[
+        "cp",
+        &format!("{apache}:/etc/pki/pulp/ca.crt"),
+        ca.to_str().unwrap(),
+    ]);
+    let https = stack.ok(&["port", "apache", "443"]);
+    let https = https.lines().next().unwrap().trim();
+    let port = https.rsplit(':').next().unwrap();
+    let url = format!("https://localhost:{port}/pulp/api/v2/status/");
+    let curl = |extra: &[&str]| {
+        std::process::Command::new("curl")
+            .args(["-sS", "--max-time", "20"])
+            .args(extra)
+            .arg(&url)
+            .output()
+            .unwrap()
+    };
+    let verified = curl(&["--cacert", ca.to_str().unwrap()]);
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    has(&String::from_utf8_lossy(&verified.stdout), "known_workers");
+    // Without the deployment's CA the certificate is not trusted (curl exit 60).
+    assert_eq!(curl(&[]).status.code(), Some(60));
     // An upload request: httpd serves as apache and writes /var/lib/pulp/uploads as apache.
     let created = http(
         &addr,

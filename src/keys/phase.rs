@@ -95,6 +95,9 @@ pub fn run(p: &Phase<'_>) -> Result<()> {
         differ.push("every pod of a deployment needs the same set (a typo in one Secret's name breaks Pulp's signed URLs silently): mount the deployment's set, or see README \"Rotating the keys\"".into());
         return Err(KeyError::Invalid(differ).into());
     }
+    if p.apache {
+        crate::storage::link_public_key(&checked.rsa_pub);
+    }
     log::info!(
         "keys: valid and the deployment's ({})",
         mine.iter()

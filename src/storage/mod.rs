@@ -115,6 +115,49 @@ pub fn prepare(opts: &StorageOptions, role: &Role, user: Option<&str>) -> Result
 }
 
 /// `pulp-init check --storage`: the write test alone, creating and changing nothing.
+/// Where consumers fetch Pulp's public key (`/pulp/static/rsa_pub.key` of httpd).
+const STATIC_PUB: &str = "/var/lib/pulp/static";
+
+/// `/var/lib/pulp/static/rsa_pub.key`, a link to `rsa_pub` as `pulp-gen-key-pair` makes it:
+/// made through the directory's descriptor (the volume is the service user's), left alone
+/// when something else is there (with a warning) and when the directory is missing.
+pub fn link_public_key(rsa_pub: &Path) {
+    let name = std::ffi::OsStr::new("rsa_pub.key");
+    let dir = match tree::open_dir(Path::new(STATIC_PUB), None) {
+        Ok(d) => d.dir,
+        Err(e) => {
+            log::debug!("keys: no link to the public key in {STATIC_PUB}: {e}");
+            return;
+        }
+    };
+    match crate::sys::lstat_at(&dir, name) {
+        Ok((true, _)) => {
+            let target = crate::sys::readlink_at(&dir, name).unwrap_or_default();
+            if target != rsa_pub.as_os_str().as_encoded_bytes() {
+                log::warn!(
+                    "keys: {STATIC_PUB}/rsa_pub.key points to {}, not to {}: left as it is",
+                    String::from_utf8_lossy(&target),
+                    rsa_pub.display()
+                );
+            }
+        }
+        Ok((false, _)) => log::warn!(
+            "keys: {STATIC_PUB}/rsa_pub.key is not a link to {}: left as it is",
+            rsa_pub.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            match crate::sys::symlink_at(&dir, name, rsa_pub) {
+                Ok(()) => log::info!(
+                    "keys: linked {STATIC_PUB}/rsa_pub.key to {}",
+                    rsa_pub.display()
+                ),
+                Err(e) => log::warn!("keys: cannot link {STATIC_PUB}/rsa_pub.key: {e}"),
+            }
+        }
+        Err(e) => log::warn!("keys: {STATIC_PUB}/rsa_pub.key: {e}"),
+    }
+}
+
 pub fn check_only(opts: &StorageOptions, user: Option<&str>) -> Result<()> {
     let dirs = validated(opts)?;
     let who = service_user(opts, None, user)?;

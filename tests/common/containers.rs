@@ -223,7 +223,8 @@ impl Compose {
             .args(args)
             .current_dir(repo())
             .env("PULP_MSG_PASSWORD_FILE", &self.secret)
-            .env("PULP_HTTP_PORT", "127.0.0.1:0");
+            .env("PULP_HTTP_PORT", "127.0.0.1:0")
+            .env("PULP_HTTPS_PORT", "127.0.0.1:0");
         c
     }
 
