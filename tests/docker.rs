@@ -676,6 +676,16 @@ fn the_compose_stack_comes_up_healthy_and_compose_down_exits_every_container_0()
     has(&String::from_utf8_lossy(&verified.stdout), "known_workers");
     // Without the deployment's CA the certificate is not trusted (curl exit 60).
     assert_eq!(curl(&[]).status.code(), Some(60));
+    // Consumers fetch Pulp's public key from /pulp/static (pulp-gen-key-pair's link).
+    assert_eq!(
+        ok(&[
+            "exec",
+            &apache,
+            "readlink",
+            "/var/lib/pulp/static/rsa_pub.key"
+        ]),
+        "/etc/pki/pulp/rsa_pub.key"
+    );
     // An upload request: httpd serves as apache and writes /var/lib/pulp/uploads as apache.
     let created = http(
         &addr,

@@ -382,3 +382,38 @@ fn a_pod_with_another_set_refuses_naming_both_fingerprints() {
     let (again, _c3) = role_with_keys(a.path(), &mongo, false);
     run(again).ok();
 }
+
+#[test]
+fn a_keys_dir_is_laid_into_pulps_paths_with_pulps_modes() {
+    let mongo = Mongo::start();
+    let secret = tempfile::tempdir().unwrap();
+    let given = secret.path().join("set");
+    out(&given).ok();
+    let target = tempfile::tempdir().unwrap();
+    let (mut c, _conf) = role_with_keys(target.path(), &mongo, false);
+    c.env("PULP_INIT_KEYS_DIR", &given);
+    let started = run(c);
+    assert_eq!(started.code, Some(0), "{}", started.stderr);
+    has(&started.stderr, "keys: laid 6 file(s) of ");
+    for (name, m) in [
+        ("rsa.key", 0o640),
+        ("ca.key", 0o640),
+        ("rsa_pub.key", 0o644),
+        ("ca.crt", 0o644),
+        ("tls.key", 0o600),
+        ("tls.crt", 0o644),
+    ] {
+        let laid = target.path().join(name);
+        assert_eq!(mode(&laid), m, "{name}");
+        assert_eq!(
+            fs::read(&laid).unwrap(),
+            fs::read(given.join(name)).unwrap()
+        );
+    }
+    // No key text in the log.
+    assert!(
+        !started.stderr.contains("PRIVATE KEY"),
+        "{}",
+        started.stderr
+    );
+}
