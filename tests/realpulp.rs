@@ -419,6 +419,39 @@ fn two_beats_migrate_once_and_the_api_lists_every_process_creates_deletes_upload
     );
     println!("upload {upload}: written by apache");
 
+    // Keys (issue 17): the set the first pod made at start. `login` returns a user
+    // certificate signed by the deployment's CA; consumers fetch rsa_pub.key from /pulp/static.
+    let (code, body) = http(&stack.addr, "POST", "/pulp/api/v2/actions/login/", None);
+    assert_eq!(code, 200, "{body}");
+    let pki = tempfile::tempdir().unwrap();
+    let certificate = pki.path().join("user.crt");
+    std::fs::write(&certificate, json(&body)["certificate"].as_str().unwrap()).unwrap();
+    ok(&[
+        "cp",
+        &format!("{apache}:/etc/pki/pulp/ca.crt"),
+        pki.path().join("ca.crt").to_str().unwrap(),
+    ]);
+    let verified = std::process::Command::new("openssl")
+        .args(["verify", "-CAfile", "ca.crt", "user.crt"])
+        .current_dir(pki.path())
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let (code, served) = http(&stack.addr, "GET", "/pulp/static/rsa_pub.key", None);
+    assert_eq!(code, 200, "{served}");
+    assert_eq!(
+        served.trim(),
+        ok(&["exec", &apache, "cat", "/etc/pki/pulp/rsa_pub.key"]).trim()
+    );
+    println!(
+        "login: a user certificate that verifies against the deployment's CA; rsa_pub.key served"
+    );
+
     // (d) docker stop of every role: its stop signal in Pulp's own log, its record gone.
     // Celery's own shutdown line for the signal pulp-init forwarded (SIGTERM: warm, SIGQUIT:
     // cold) and Pulp's: each Celery process runs Pulp's `_delete_worker` ("Cleaning up
