@@ -59,8 +59,10 @@ fn env_args(extra: &[&str]) -> Vec<String> {
         // A role started alone has no beat to migrate for it; the Compose stack shows the
         // schema gate opening.
         "PULP_INIT_SKIP_MIGRATE_WAIT=1",
-        // A role started alone makes its own keys (the Compose stack: one set for all).
-        "PULP_INIT_GENERATE_KEYS=true",
+        // Roles started alone share a database but no key volume: each would make a set of
+        // its own, and the second would rightly refuse (another set than the deployment's).
+        // The Compose stack shows the keys phase (one set on a shared volume, HTTPS).
+        "PULP_INIT_SKIP_KEYS=true",
     ]
     .iter()
     .chain(extra)
