@@ -5,6 +5,7 @@ pub mod parse;
 mod write;
 
 pub use edit::{Change, Edit};
+pub(crate) use write::create_temp;
 pub use write::Method;
 
 use crate::error::{Error, Result};

@@ -137,7 +137,12 @@ fn temp_prefix(target: &Path) -> String {
 
 /// Creates `.NAME.pulp-init.RANDOM.SUFFIX` in `dir`, with `O_EXCL`; a name already taken
 /// is passed over.
-fn create_temp(dir: &Path, target: &Path, suffix: &str, mode: u32) -> io::Result<(PathBuf, File)> {
+pub(crate) fn create_temp(
+    dir: &Path,
+    target: &Path,
+    suffix: &str,
+    mode: u32,
+) -> io::Result<(PathBuf, File)> {
     use ring::rand::SecureRandom;
     let random = ring::rand::SystemRandom::new();
     for _ in 0..16 {

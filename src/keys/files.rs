@@ -3,9 +3,9 @@
 //! renames removes every temp, so no half set is left.
 
 use super::KeyError;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// One file of a set.
@@ -75,49 +75,15 @@ fn parent(path: &Path) -> &Path {
     }
 }
 
-/// `.NAME.pulp-init.RANDOM.tmp` beside the target, complete and fsynced.
+/// `.NAME.pulp-init.RANDOM.tmp` beside the target (`O_EXCL`: a link planted under the temp
+/// name is refused, never written through), complete and fsynced.
 fn write_temp(f: &Planned<'_>) -> io::Result<PathBuf> {
-    use ring::rand::SecureRandom;
-    let name = f
-        .target
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?
-        .to_string_lossy()
-        .into_owned();
-    let random = ring::rand::SystemRandom::new();
-    for _ in 0..16 {
-        let mut bytes = [0u8; 8];
-        random
-            .fill(&mut bytes)
-            .map_err(|_| io::Error::other("no random bytes for a temp file name"))?;
-        let path = parent(&f.target).join(format!(
-            ".{name}.pulp-init.{:016x}.tmp",
-            u64::from_ne_bytes(bytes)
-        ));
-        // O_NOFOLLOW with O_EXCL: a link planted under the temp name is refused, not
-        // written through.
-        let file = match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)
-        {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        };
-        let filled = fill(&file, f);
-        if let Err(e) = filled {
-            let _ = fs::remove_file(&path);
-            return Err(e);
-        }
-        return Ok(path);
+    let (path, file) = crate::conf::create_temp(parent(&f.target), &f.target, "tmp", 0o600)?;
+    if let Err(e) = fill(&file, f) {
+        let _ = fs::remove_file(&path);
+        return Err(e);
     }
-    Err(io::Error::new(
-        io::ErrorKind::AlreadyExists,
-        "16 random temp file names were all taken",
-    ))
+    Ok(path)
 }
 
 /// Group and mode before the first byte, so the key is never readable by more than its
