@@ -22,6 +22,11 @@ cleanup() {
 trap cleanup EXIT
 cp tests/fixtures/server-conf/pulp-2.21-final.conf "$work/server.conf"
 printf 'hunter2\n' >"$work/db-password"
+# pulp-manage-db (and its stand-in) refuses root: the migration runs as nobody, who must
+# reach the stand-in and server.conf.
+chmod 0755 "$work"
+cp tests/apps/migrate.py "$work/migrate.py"
+chmod 0644 "$work/server.conf" "$work/migrate.py"
 
 export PULP_SERVER_CONF="$work/server.conf"
 export PULP_SERVER_NAME=pulp.example.com
@@ -74,21 +79,36 @@ echo "== pulp-init check (a readiness probe): both answer, exit 0"
 "$bin" check && echo "exit status: 0"
 echo
 venv=${PULP_INIT_VENV:-/opt/pulp-init-venv}
+echo "== keys (issue 17): a set for a deployment's Secret, then checked as Pulp will read it"
+"$bin" keys --out "$work/pki" --server-name pulp.example.com --fqdn ca.example.com
+ls -l "$work/pki" | tail -n +2
+printf '[server]\nserver_name: pulp.example.com\n[authentication]\nrsa_key: %s\nrsa_pub: %s\n[security]\ncakey: %s\ncacert: %s\n' \
+  "$work/pki/rsa.key" "$work/pki/rsa_pub.key" "$work/pki/ca.key" "$work/pki/ca.crt" >"$work/pki-server.conf"
+"$bin" keys --check --conf "$work/pki-server.conf" --user root \
+  --tls-cert "$work/pki/tls.crt" --tls-key "$work/pki/tls.key"
+echo "   (the roles below skip the keys phase: they would look in this machine's /etc/pki; and"
+echo "   make and write-test Pulp's directories under $work, not this machine's /var/lib/pulp)"
+export PULP_INIT_SKIP_KEYS=true
+export PULP_INIT_DIRS="$work/var/lib/pulp/celery,$work/var/cache/pulp"
+echo
+# The stand-in for pulp-manage-db, as nobody: Debian's python3 with the venv's packages.
+migrate_cmd="/usr/bin/python3 $work/migrate.py"
+export PYTHONPATH_MIGRATE="$venv/lib/python3.11/site-packages"
 echo "== beat: migrations once. A stand-in for pulp-manage-db (tests/apps/migrate.py, which"
 echo "   records its runs in MongoDB) runs under the lock; the second start skips it"
 for start in first second; do
   echo "-- $start start of the beat role"
   PATH="$venv/bin:$PATH" TEST_MONGO_URL="mongodb://pulp:hunter2@127.0.0.1:$mongo_port/pulp_database" \
-    PULP_INIT_MIGRATION_FINGERPRINT=pulp-2.21.5-demo \
-    "$bin" --role beat --user root --migrate-command "$venv/bin/python $PWD/tests/apps/migrate.py" \
+    PULP_INIT_MIGRATION_FINGERPRINT=pulp-2.21.5-demo PYTHONPATH="$PYTHONPATH_MIGRATE" \
+    "$bin" --role beat --user nobody --migrate-command "$migrate_cmd" \
     -- sh -c 'echo "(celery beat would start here)"'
 done
 echo
 echo "== a worker of a NEW image (another fingerprint) waits at the schema gate for a beat of"
 echo "   its own image; here with a 2 s deadline: exit 75, naming both fingerprints"
 PATH="$venv/bin:$PATH" TEST_MONGO_URL="mongodb://pulp:hunter2@127.0.0.1:$mongo_port/pulp_database" \
-  PULP_INIT_MIGRATION_FINGERPRINT=pulp-2.21.6-next MIGRATE_DRY_RUN_EXIT=1 \
-  "$bin" --role worker --user root --migrate-command "$venv/bin/python $PWD/tests/apps/migrate.py" \
+  PULP_INIT_MIGRATION_FINGERPRINT=pulp-2.21.6-next MIGRATE_DRY_RUN_EXIT=1 PYTHONPATH="$PYTHONPATH_MIGRATE" \
+  "$bin" --role worker --user nobody --migrate-command "$migrate_cmd" \
   --migrate-timeout 2s -- true || echo "exit status: $?"
 echo
 echo "== the resource_manager role as PID 1 (unshare --pid): config, wait, the schema gate (open:"
@@ -103,7 +123,7 @@ PATH="$venv/bin:$PATH" PYTHONPATH="$PWD/tests/apps/celery" \
   TEST_WORKING_DIRECTORY="$work/cache" \
   PULP_INIT_MIGRATION_FINGERPRINT=pulp-2.21.5-demo \
   unshare --pid --fork --mount-proc --kill-child "$bin" --role resource_manager --user root \
-  --migrate-command "$venv/bin/python $PWD/tests/apps/migrate.py" -- \
+  --migrate-command "$migrate_cmd" -- \
   celery -A pulp_test_app worker -n resource_manager@%h -Q resource_manager -c 1 --events \
   --umask 18 -l INFO >"$log" 2>&1 &
 init_ns=$!
