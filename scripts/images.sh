@@ -44,7 +44,8 @@ build() { # NAME CONTAINERFILE [TARGET]
   [[ -n "$target" ]] && args=(--target "$target")
   old=$(docker image inspect -f '{{.Id}}' "pulp-init-test/$name:latest" 2>/dev/null || true)
   # The layers' apt and pip reach Debian and PyPI through the default bridge network.
-  if ! docker build -q --build-arg "BASE=$base" -f "$file" "${args[@]}" -t "pulp-init-test/$name:latest" . >/dev/null 2>"$tmp/err"; then
+  # --force-rm: a failed step's container is removed too (the classic builder keeps it).
+  if ! docker build -q --force-rm --build-arg "BASE=$base" -f "$file" "${args[@]}" -t "pulp-init-test/$name:latest" . >/dev/null 2>"$tmp/err"; then
     cat "$tmp/err" >&2; log "building pulp-init-test/$name failed"; exit 1
   fi
   new=$(docker image inspect -f '{{.Id}}' "pulp-init-test/$name:latest")

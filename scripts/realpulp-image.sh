@@ -83,7 +83,8 @@ t0=$SECONDS
 # Every layer is cached by docker: a new binary rebuilds the last layers only, a new tree
 # the layers from the trees' copy on; the pinned dependencies stay.
 out=${TMPDIR:-/tmp}/realpulp-image-$hash.log
-if ! docker build --build-arg "BASE=$base" --build-arg "VERSION=$version" \
+# --force-rm: a failed step's container is removed too (the classic builder keeps it).
+if ! docker build --force-rm --build-arg "BASE=$base" --build-arg "VERSION=$version" \
     -f "$ctx/files/Containerfile" -t "$tag" "$ctx" >"$out" 2>&1; then
   tail -n 40 "$out" >&2; die "building $tag failed (the whole output: $out)"
 fi
