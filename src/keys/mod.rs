@@ -14,7 +14,7 @@ pub mod phase;
 mod validate;
 
 pub use generate::{generate_set, Names, Set};
-pub use validate::{validate, Context, Report};
+pub use validate::{validate, Context, Fingerprint, Report};
 
 use crate::conf::Values;
 use crate::error::{Error, Result};
@@ -147,12 +147,13 @@ impl Paths {
 
 impl Report {
     /// Logs the warnings; the problems become the error (exit 78).
-    pub fn into_result(self) -> Result<()> {
+    /// The fingerprints of a valid set.
+    pub fn into_result(self) -> Result<Vec<Fingerprint>> {
         for w in &self.warnings {
             log::warn!("{w}");
         }
         if self.problems.is_empty() {
-            Ok(())
+            Ok(self.fingerprints)
         } else {
             Err(KeyError::Invalid(self.problems).into())
         }

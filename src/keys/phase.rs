@@ -5,8 +5,8 @@
 //! the database by the first pod (a pod with another set refuses, naming both).
 
 use super::{
-    generate_set, key_group, material, server_name, validate, write_set, Context, KeyError,
-    KeysOptions, Layout, Names, Paths,
+    generate_set, key_group, server_name, validate, write_set, Context, KeyError, KeysOptions,
+    Layout, Names, Paths,
 };
 use crate::conf::Values;
 use crate::db::MongoTarget;
@@ -50,15 +50,15 @@ pub fn run(p: &Phase<'_>) -> Result<()> {
             },
         )
     };
-    let report = validate_now();
     let needed = if p.apache { 3 } else { 2 };
-    let report = if p.options.generate_keys && report.missing.len() == needed {
-        migrate::with_store_locking(p.target, KEYS_LOCK_ID, async |store| {
-            generate_once(store, &all, &server, &validate_now).await
-        })?;
-        validate_now()
-    } else {
-        if !report.missing.is_empty() && !p.options.generate_keys {
+    let me = migrate::holder_id();
+    // One database session for the phase: the lease (when a set is made) and the record.
+    migrate::with_store_locking(p.target, KEYS_LOCK_ID, async |store| {
+        let mut report = validate_now();
+        if p.options.generate_keys && report.missing.len() == needed {
+            generate_once(store, &me, &all, &server, &validate_now).await?;
+            report = validate_now();
+        } else if !report.missing.is_empty() && !p.options.generate_keys {
             log::info!(
                 "keys: none provided for {}; to make one set for the whole deployment at its first start, set PULP_INIT_GENERATE_KEYS=true with {} on a volume every pod mounts",
                 report
@@ -70,55 +70,53 @@ pub fn run(p: &Phase<'_>) -> Result<()> {
                 all.rsa_key.parent().unwrap_or(Path::new("/")).display()
             );
         }
-        report
-    };
-    report.into_result()?;
-    let mine = fingerprints(&checked)?;
-    let me = migrate::holder_id();
-    let recorded = migrate::with_store(p.target, async |store| {
-        store.key_fingerprints(&mine, &me).await
-    })?;
-    let mut differ = Vec::new();
-    for (field, value) in &mine {
-        if let Ok(theirs) = recorded.get_str(field) {
-            if theirs != value {
-                differ.push(format!(
-                    "{}: its {} is {value}, the deployment's is {theirs} (recorded by {})",
-                    path_of(&checked, field).display(),
-                    describe(field),
-                    recorded.get_str(format!("{field}_by")).unwrap_or("?")
-                ));
+        let mine = report.into_result()?;
+        let fields: Vec<(&str, String)> =
+            mine.iter().map(|f| (f.field, f.sha256.clone())).collect();
+        let recorded = store.key_fingerprints(&fields, &me).await?;
+        let mut differ = Vec::new();
+        for f in &mine {
+            if let Ok(theirs) = recorded.get_str(f.field) {
+                if theirs != f.sha256 {
+                    differ.push(format!(
+                        "{}: its {} is {}, the deployment's is {theirs} (recorded by {})",
+                        f.path.display(),
+                        f.describe(),
+                        f.sha256,
+                        recorded.get_str(format!("{}_by", f.field)).unwrap_or("?")
+                    ));
+                }
             }
         }
-    }
-    if !differ.is_empty() {
-        differ.push("every pod of a deployment needs the same set (a typo in one Secret's name breaks Pulp's signed URLs silently): mount the deployment's set, or see README \"Rotating the keys\"".into());
-        return Err(KeyError::Invalid(differ).into());
-    }
-    if p.apache {
-        crate::storage::link_public_key(&checked.rsa_pub);
-    }
-    log::info!(
-        "keys: valid and the deployment's ({})",
-        mine.iter()
-            .map(|(f, v)| format!("{} {}", describe(f), &v[..16.min(v.len())]))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    Ok(())
+        if !differ.is_empty() {
+            differ.push("every pod of a deployment needs the same set (a typo in one Secret's name breaks Pulp's signed URLs silently): mount the deployment's set, or see README \"Rotating the keys\"".into());
+            return Err(KeyError::Invalid(differ).into());
+        }
+        if p.apache {
+            crate::storage::link_public_key(&checked.rsa_pub);
+        }
+        log::info!(
+            "keys: valid and the deployment's ({})",
+            mine.iter()
+                .map(|f| format!("{} {}", f.describe(), &f.sha256[..16]))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        Ok(())
+    })
 }
 
 /// Under the keys lock: a set made meanwhile by another pod is taken as it is.
 async fn generate_once(
     store: &Store,
+    me: &str,
     all: &Paths,
     server: &str,
     validate_now: &dyn Fn() -> super::Report,
 ) -> Result<()> {
-    let me = migrate::holder_id();
     let deadline = Instant::now() + LOCK_WAIT;
     let mut announced = false;
-    while let Some(holder) = store.try_lock(&me, LEASE).await? {
+    while let Some(holder) = store.try_lock(me, LEASE).await? {
         if Instant::now() >= deadline {
             return Err(Error::Lock(format!(
                 "keys: the keys lock is still held by {} after {}; exiting",
@@ -163,7 +161,7 @@ async fn generate_once(
         }
         made
     };
-    store.release(&me).await;
+    store.release(me).await;
     result
 }
 
@@ -211,52 +209,4 @@ fn lay_in(dir: &Path, all: &Paths) -> Result<()> {
         dir.display()
     );
     Ok(())
-}
-
-/// SHA-256 (hex) of the signing pair's public key (the subjectPublicKey bits: PKCS#1 for
-/// RSA, as `openssl rsa -pubin -RSAPublicKey_out -outform DER | sha256sum` prints), and of
-/// each certificate's DER (as `openssl x509 -noout -fingerprint -sha256`).
-fn fingerprints(paths: &Paths) -> Result<Vec<(&'static str, String)>> {
-    let read = |path: &Path| -> Result<String> {
-        std::fs::read_to_string(path).map_err(|e| {
-            KeyError::Invalid(vec![format!("{}: cannot read it ({e})", path.display())]).into()
-        })
-    };
-    let invalid = |path: &Path, e: String| -> Error {
-        KeyError::Invalid(vec![format!("{}: {e}", path.display())]).into()
-    };
-    let sha = |bytes: &[u8]| -> String {
-        ring::digest::digest(&ring::digest::SHA256, bytes)
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    };
-    let public =
-        material::public_key(&read(&paths.rsa_pub)?).map_err(|e| invalid(&paths.rsa_pub, e))?;
-    let ca =
-        material::certificates(&read(&paths.ca_crt)?).map_err(|e| invalid(&paths.ca_crt, e))?;
-    let mut out = vec![("rsa_pub", sha(&public.bits)), ("ca_crt", sha(&ca[0]))];
-    if let Some(tls) = &paths.tls {
-        let cert = material::certificates(&read(&tls.cert)?).map_err(|e| invalid(&tls.cert, e))?;
-        out.push(("tls_crt", sha(&cert[0])));
-    }
-    Ok(out)
-}
-
-fn describe(field: &str) -> &'static str {
-    match field {
-        "rsa_pub" => "signing public key SHA-256",
-        "ca_crt" => "CA certificate SHA-256",
-        _ => "TLS certificate SHA-256",
-    }
-}
-
-fn path_of<'a>(paths: &'a Paths, field: &str) -> &'a Path {
-    match (field, &paths.tls) {
-        ("rsa_pub", _) => &paths.rsa_pub,
-        ("ca_crt", _) => &paths.ca_crt,
-        (_, Some(t)) => &t.cert,
-        _ => &paths.ca_crt,
-    }
 }

@@ -37,6 +37,41 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// Pairs of which neither file exists (where a set could be generated or laid in).
     pub missing: Vec<Pair>,
+    /// What the deployment's set is known by: SHA-256 (hex) of the signing public key's
+    /// bits (PKCS#1 for RSA: `openssl rsa -pubin -RSAPublicKey_out -outform DER | sha256sum`)
+    /// and of each certificate's DER (`openssl x509 -noout -fingerprint -sha256`).
+    pub fingerprints: Vec<Fingerprint>,
+}
+
+/// One public part of the set, by the name the database record keeps it under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// `rsa_pub`, `ca_crt` or `tls_crt`.
+    pub field: &'static str,
+    pub path: std::path::PathBuf,
+    pub sha256: String,
+}
+
+impl Fingerprint {
+    fn of(field: &'static str, path: &Path, bytes: &[u8]) -> Fingerprint {
+        Fingerprint {
+            field,
+            path: path.to_path_buf(),
+            sha256: ring::digest::digest(&ring::digest::SHA256, bytes)
+                .as_ref()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        }
+    }
+
+    pub fn describe(&self) -> &'static str {
+        match self.field {
+            "rsa_pub" => "signing public key SHA-256",
+            "ca_crt" => "CA certificate SHA-256",
+            _ => "TLS certificate SHA-256",
+        }
+    }
 }
 
 impl Report {
@@ -57,6 +92,10 @@ pub fn validate(paths: &Paths, ctx: &Context<'_>) -> Report {
     if let Some((key, public)) = rsa {
         let key = parsed(&mut r, &paths.rsa_key, material::private_key(&key.text));
         let public = parsed(&mut r, &paths.rsa_pub, material::public_key(&public.text));
+        if let Some(p) = &public {
+            r.fingerprints
+                .push(Fingerprint::of("rsa_pub", &paths.rsa_pub, &p.bits));
+        }
         if let (Some(key), Some(public)) = (key, public) {
             if key != public {
                 r.problems.push(format!(
@@ -71,6 +110,10 @@ pub fn validate(paths: &Paths, ctx: &Context<'_>) -> Report {
     }
     let ca = pair(&mut r, ctx, Pair::Ca, &paths.ca_key, &paths.ca_crt)
         .and_then(|(key, crt)| cert_and_key(&mut r, ctx, &paths.ca_key, key, &paths.ca_crt, crt));
+    if let Some(der) = &ca {
+        r.fingerprints
+            .push(Fingerprint::of("ca_crt", &paths.ca_crt, der));
+    }
     if let Some(tls) = &paths.tls {
         // httpd reads its certificate and key as root, before it drops to apache.
         let tls_ctx = Context {
@@ -81,6 +124,8 @@ pub fn validate(paths: &Paths, ctx: &Context<'_>) -> Report {
         if let Some(leaf) =
             loaded.and_then(|(key, crt)| cert_and_key(&mut r, ctx, &tls.key, key, &tls.cert, crt))
         {
+            r.fingerprints
+                .push(Fingerprint::of("tls_crt", &tls.cert, &leaf));
             names_server(&mut r, &tls.cert, &leaf, ctx.server_name);
             if let Some(ca_der) = &ca {
                 signed_by_ca(&mut r, &tls.cert, &leaf, &paths.ca_crt, ca_der);

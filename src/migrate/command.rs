@@ -140,7 +140,6 @@ impl Spawned {
                 }
             }
         }
-        self.signals.forget(self.pgid);
         // The last lines are on their way through the pipes (a process outside the group
         // that keeps them open must not hold us up for long).
         let until = Instant::now() + Duration::from_millis(500);
@@ -181,6 +180,7 @@ impl Drop for Spawned {
         if self.code.is_none() {
             self.signal(libc::SIGKILL);
         }
+        self.signals.forget(self.pgid);
     }
 }
 
