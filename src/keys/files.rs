@@ -1,6 +1,8 @@
-//! Writing a set: every file beside its target under a temp name (`O_EXCL|O_NOFOLLOW`, mode
-//! and owner set before any content, fsynced), then all renamed; a failure before the
-//! renames removes every temp, so no half set is left.
+//! Writing a set: every file beside its target under a temp name (`O_EXCL`, mode and owner
+//! set before any content, fsynced), then all renamed; a failure before the renames removes
+//! every temp, so no half set is left. Each target's directory is walked once and then
+//! named through its descriptor (`/proc/self/fd/N/…`): as root, nothing is done by a path
+//! another user could change, and a directory another user may write is refused.
 
 use super::KeyError;
 use std::fs::{self, File};
@@ -19,17 +21,73 @@ pub struct Planned<'a> {
 
 struct Temp {
     path: PathBuf,
+    /// The target, named through its directory's descriptor.
     target: PathBuf,
+    /// The target as configured, for messages.
+    shown: PathBuf,
+}
+
+/// The directory of `target`, opened by the walk; its files named through the descriptor.
+struct Dir {
+    path: PathBuf,
+    fd: File,
+}
+
+impl Dir {
+    fn open(target: &Path) -> io::Result<Dir> {
+        let path = std::path::absolute(parent(target))?;
+        let fd = crate::storage::open_walked_dir(&path)?;
+        if crate::sys::geteuid() == 0 {
+            use std::os::unix::fs::MetadataExt;
+            let m = fd.metadata()?;
+            let others = m.mode() & 0o002 != 0 || (m.mode() & 0o020 != 0 && m.gid() != 0);
+            if m.uid() != 0 || others {
+                return Err(io::Error::other(format!(
+                    "{} (owner {}:{}, mode {:04o}) may be changed by a user other than root: pulp-init does not write keys there as root; give a directory of root's (group 0 may write it)",
+                    path.display(),
+                    m.uid(),
+                    m.gid(),
+                    m.mode() & 0o7777
+                )));
+            }
+        }
+        Ok(Dir { path, fd })
+    }
+
+    /// `name` in this directory, as the kernel finds it through the descriptor.
+    fn name(&self, target: &Path) -> PathBuf {
+        use std::os::fd::AsRawFd;
+        Path::new(&format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
+            .join(target.file_name().unwrap_or_default())
+    }
 }
 
 /// Writes all of `files`, or none of them (up to the renames; see the module head).
 pub fn write_all(files: &[Planned<'_>]) -> Result<(), KeyError> {
-    let mut temps: Vec<Temp> = Vec::new();
+    let mut dirs: Vec<Dir> = Vec::new();
+    let mut at: Vec<(usize, PathBuf)> = Vec::new();
     for f in files {
-        match write_temp(f) {
+        let err = |source| KeyError::Write {
+            path: f.target.clone(),
+            source,
+        };
+        let abs = std::path::absolute(parent(&f.target)).map_err(err)?;
+        let i = match dirs.iter().position(|d| d.path == abs) {
+            Some(i) => i,
+            None => {
+                dirs.push(Dir::open(&f.target).map_err(err)?);
+                dirs.len() - 1
+            }
+        };
+        at.push((i, dirs[i].name(&f.target)));
+    }
+    let mut temps: Vec<Temp> = Vec::new();
+    for (f, (_, target)) in files.iter().zip(&at) {
+        match write_temp(f, target) {
             Ok(path) => temps.push(Temp {
                 path,
-                target: f.target.clone(),
+                target: target.clone(),
+                shown: f.target.clone(),
             }),
             Err(source) => {
                 remove(&temps);
@@ -40,24 +98,20 @@ pub fn write_all(files: &[Planned<'_>]) -> Result<(), KeyError> {
             }
         }
     }
-    let mut dirs: Vec<PathBuf> = Vec::new();
     for (i, t) in temps.iter().enumerate() {
         if let Err(source) = fs::rename(&t.path, &t.target) {
             remove(&temps[i..]);
             return Err(KeyError::Write {
-                path: t.target.clone(),
+                path: t.shown.clone(),
                 source,
             });
         }
-        let dir = parent(&t.target).to_path_buf();
-        if !dirs.contains(&dir) {
-            dirs.push(dir);
-        }
     }
     for dir in dirs {
-        File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|source| KeyError::Write { path: dir, source })?;
+        dir.fd.sync_all().map_err(|source| KeyError::Write {
+            path: dir.path,
+            source,
+        })?;
     }
     Ok(())
 }
@@ -77,8 +131,8 @@ fn parent(path: &Path) -> &Path {
 
 /// `.NAME.pulp-init.RANDOM.tmp` beside the target (`O_EXCL`: a link planted under the temp
 /// name is refused, never written through), complete and fsynced.
-fn write_temp(f: &Planned<'_>) -> io::Result<PathBuf> {
-    let (path, file) = crate::conf::create_temp(parent(&f.target), &f.target, "tmp", 0o600)?;
+fn write_temp(f: &Planned<'_>, target: &Path) -> io::Result<PathBuf> {
+    let (path, file) = crate::conf::create_temp(parent(target), target, "tmp", 0o600)?;
     if let Err(e) = fill(&file, f) {
         let _ = fs::remove_file(&path);
         return Err(e);
@@ -164,6 +218,43 @@ mod tests {
         let m = fs::metadata(dir.path().join("a.key")).unwrap();
         assert_eq!(m.mode() & 0o7777, 0o640);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn as_root_a_directory_another_user_may_change_is_refused() {
+        if crate::sys::geteuid() != 0 {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+        let owned = dir.path().join("owned");
+        fs::create_dir(&owned).unwrap();
+        std::os::unix::fs::chown(&owned, Some(65534), Some(65534)).unwrap();
+        for d in [&shared, &owned] {
+            let f = Planned {
+                target: d.join("rsa.key"),
+                contents: b"secret",
+                mode: 0o640,
+                gid: None,
+            };
+            let err = write_all(&[f]).unwrap_err().to_string();
+            assert!(
+                err.contains("may be changed by a user other than root"),
+                "{err}"
+            );
+            assert_eq!(fs::read_dir(d).unwrap().count(), 0);
+        }
+        // Group 0 may write it (OpenShift's arbitrary uid): still root's.
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o775)).unwrap();
+        let f = Planned {
+            target: shared.join("rsa.key"),
+            contents: b"secret",
+            mode: 0o640,
+            gid: None,
+        };
+        write_all(&[f]).unwrap();
     }
 
     #[test]

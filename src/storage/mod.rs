@@ -115,6 +115,17 @@ pub fn prepare(opts: &StorageOptions, role: &Role, user: Option<&str>) -> Result
 }
 
 /// `pulp-init check --storage`: the write test alone, creating and changing nothing.
+/// The directory at `path` (absolute), walked as root walks Pulp's directories (a link
+/// only in a directory no one but root may change), for acting on through its descriptor.
+pub fn open_walked_dir(path: &Path) -> io::Result<File> {
+    tree::open_dir(path, None)
+        .map(|o| o.dir)
+        .map_err(|e| match e {
+            tree::WalkError::Io { source, .. } => source,
+            other => io::Error::other(other.to_string()),
+        })
+}
+
 /// Where consumers fetch Pulp's public key (`/pulp/static/rsa_pub.key` of httpd).
 const STATIC_PUB: &str = "/var/lib/pulp/static";
 
