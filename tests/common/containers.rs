@@ -57,6 +57,7 @@ pub struct Scope {
     containers: std::cell::RefCell<Vec<String>>,
     networks: std::cell::RefCell<Vec<String>>,
     projects: std::cell::RefCell<Vec<String>>,
+    images: std::cell::RefCell<Vec<String>>,
 }
 
 impl Scope {
@@ -68,6 +69,7 @@ impl Scope {
             containers: Default::default(),
             networks: Default::default(),
             projects: Default::default(),
+            images: Default::default(),
         }
     }
 
@@ -111,6 +113,42 @@ impl Scope {
         net
     }
 
+    /// An image built `FROM base` with `version` as its /etc/pulp-init/version (another
+    /// fingerprint: what a new release of the same image is to pulp-init); its tag, removed
+    /// when the scope ends.
+    pub fn image_with_version(&self, name: &str, base: &str, version: &str) -> String {
+        let tag = format!("pulp-init-test/{}:latest", self.name(name).to_lowercase());
+        self.images.borrow_mut().push(tag.clone());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("version"), format!("{version}\n")).unwrap();
+        std::fs::write(
+            dir.path().join("Containerfile"),
+            format!("FROM {base}\nCOPY version /etc/pulp-init/version\n"),
+        )
+        .unwrap();
+        // The classic builder's step container would leave the image's anonymous volumes.
+        let before = volumes();
+        let out = Command::new("docker")
+            .args([
+                "build",
+                "-q",
+                "--force-rm",
+                "-f",
+                "Containerfile",
+                "-t",
+                &tag,
+                ".",
+            ])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        for v in volumes().difference(&before) {
+            let _ = docker(&["volume", "rm", v]);
+        }
+        assert!(out.status.success(), "docker build {tag}:\n{}", text(&out));
+        tag
+    }
+
     pub fn compose(&self, project: &str) -> Compose {
         let name = self.name(project).to_lowercase().replace(['-', '_'], "");
         self.projects.borrow_mut().push(name.clone());
@@ -131,7 +169,18 @@ impl Drop for Scope {
         for n in self.networks.borrow().iter() {
             let _ = docker(&["network", "rm", n]);
         }
+        for i in self.images.borrow().iter() {
+            let _ = docker(&["image", "rm", "-f", i]);
+        }
     }
+}
+
+/// The names of the engine's volumes.
+pub fn volumes() -> std::collections::BTreeSet<String> {
+    text(&docker(&["volume", "ls", "-q"]))
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 pub fn inspect(container: &str, format: &str) -> String {
@@ -193,6 +242,7 @@ pub struct Compose {
     pub project: String,
     pub secret: std::path::PathBuf,
     files: Vec<std::path::PathBuf>,
+    env: Vec<(String, String)>,
 }
 
 impl Compose {
@@ -205,7 +255,15 @@ impl Compose {
                 "deploy/compose.yaml".into(),
                 "deploy/compose.test.yaml".into(),
             ],
+            env: vec![],
         }
+    }
+
+    /// An environment variable of every later Compose command (e.g. PULP_TEST_ROLE_IMAGE,
+    /// or PULP_HTTP_PORT to publish on a fixed port); set again, it replaces the value.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.retain(|(n, _)| n != name);
+        self.env.push((name.to_string(), value.to_string()));
     }
 
     /// One more override file, after the test override.
@@ -224,7 +282,8 @@ impl Compose {
             .current_dir(repo())
             .env("PULP_MSG_PASSWORD_FILE", &self.secret)
             .env("PULP_HTTP_PORT", "127.0.0.1:0")
-            .env("PULP_HTTPS_PORT", "127.0.0.1:0");
+            .env("PULP_HTTPS_PORT", "127.0.0.1:0")
+            .envs(self.env.iter().map(|(n, v)| (n, v)));
         c
     }
 
