@@ -3,9 +3,20 @@
 # Pulp container gets, the diff pulp-init would apply, the edit, what Pulp reads back, then
 # the wait for real MongoDB (SecantusDB, with SCRAM auth) and RabbitMQ started here, and a
 # real Celery worker run by pulp-init as PID 1 of a new PID namespace until `docker stop`.
-# Usage: scripts/demo.sh
+# Usage: scripts/demo.sh [--namespaces | --docker]
+#   where a Docker engine answers (`docker info`), the demo with containers
+#   (scripts/demo-docker.sh: the Compose stack, a rolling upgrade, docker-compose stop);
+#   --namespaces: this demo (no Docker), which is also what runs without an engine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+case ${1:-} in
+  --namespaces) ;;
+  --docker) exec scripts/demo-docker.sh ;;
+  "")
+    if docker info >/dev/null 2>&1; then exec scripts/demo-docker.sh; fi
+    echo "demo: no Docker engine answers (docker info failed): the demo in namespaces instead (scripts/demo.sh --docker needs one)" ;;
+  *) echo "usage: scripts/demo.sh [--namespaces | --docker]" >&2; exit 64 ;;
+esac
 scripts/install-deps.sh >/dev/null
 cargo build --release --locked --quiet
 bin=$PWD/target/release/pulp-init

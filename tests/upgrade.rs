@@ -2,7 +2,9 @@
 //! images (deploy/compose.yaml + deploy/compose.test.yaml): v1 up and busy (heartbeats, a
 //! task running), then `docker-compose up -d` with v2 (the same image with another
 //! /etc/pulp-init/version: another fingerprint), which recreates every role: the old one
-//! stopped, the new one started. What is asserted is what an operator sees: the migration
+//! stopped, the new one started. Then Kubernetes' order, v2 -> v3: v3's pods started beside
+//! v2's (a second project on the same network and volumes), v2's stopped afterwards. What is
+//! asserted is what an operator sees: each time the migration
 //! ran once, after the last v1 process was gone, the v2 beat said what it waited for, the
 //! gated roles started within a second of the record, nothing restarted; the API's downtime
 //! is measured and printed.
@@ -202,8 +204,8 @@ fn status_ok(port: u16) -> bool {
     out.starts_with("HTTP/1.1 200 ")
 }
 
-/// Polls the status API every 50 ms in a thread, from before v1's apache stops until v2's
-/// answers.
+/// Polls the status API every 50 ms in a thread, from before the old apache stops until the
+/// new one answers: up when any of the ports answers (as a Service in front of the pods).
 struct Poller {
     stop: Arc<AtomicBool>,
     seen: Arc<Mutex<Vec<(f64, bool)>>>,
@@ -211,14 +213,14 @@ struct Poller {
 }
 
 impl Poller {
-    fn start(port: u16) -> Poller {
+    fn start(ports: Vec<u16>) -> Poller {
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(vec![]));
         let (s, v) = (stop.clone(), seen.clone());
         let thread = std::thread::spawn(move || {
             while !s.load(Ordering::SeqCst) {
                 let t = now();
-                let ok = status_ok(port);
+                let ok = ports.iter().any(|p| status_ok(*p));
                 v.lock().unwrap().push((t, ok));
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -290,7 +292,8 @@ macro_rules! needs_engine {
 }
 
 #[test]
-fn a_rolling_upgrade_with_compose_migrates_once_after_the_old_processes_and_restarts_nothing() {
+fn a_rolling_upgrade_compose_then_kubernetes_order_migrates_once_after_the_old_processes_and_restarts_nothing(
+) {
     needs_engine!();
     let started = Instant::now();
     let scope = Scope::new("upgrade");
@@ -334,7 +337,7 @@ fn a_rolling_upgrade_with_compose_migrates_once_after_the_old_processes_and_rest
 
     // v2: `docker-compose up -d` recreates every role (old stopped, then new started).
     let since = now() - 1.0;
-    let poller = Poller::start(port);
+    let poller = Poller::start(vec![port]);
     assert!(
         wait_for_answer(port),
         "v1's API does not answer on port {port}"
@@ -382,7 +385,6 @@ fn a_rolling_upgrade_with_compose_migrates_once_after_the_old_processes_and_rest
     assert_ne!(fp1, fp2);
     let starts = migration_starts(&db);
     assert_eq!(starts.len(), 2, "one run for v1, one for v2");
-    let migration_start = starts[1];
     for c in &v2_ids[1..] {
         assert!(!logs(c).contains("migrations: running"), "{}", logs(c));
     }
@@ -395,22 +397,147 @@ fn a_rolling_upgrade_with_compose_migrates_once_after_the_old_processes_and_rest
     );
     has(&shown, &format!("resource_manager@{rm1_host} (heartbeat "));
     has(&shown, "migrations: no Pulp process is online any more");
-    let last_v1_celery = died
+    let after = migrated_after(starts[1], &died, &v1[..4], &shown);
+    println!("compose: migration start after the last v1 Celery process ended: {after:.2} s");
+    let mut latencies = gate_openings(&db, &fp2, &v2_ids);
+    let (down, up) = downtime.unwrap();
+    println!(
+        "compose: API downtime (status 200 by v1, then by v2): {:.2} s",
+        up - down
+    );
+    assert!(up - down < 120.0);
+
+    // Kubernetes' order, v2 -> v3: the new pods start beside the old ones (a second project
+    // on the same network and volumes), and the old ones are stopped afterwards.
+    let v3 = scope.image_with_version("v3", ROLE, "pulp-init-test stand-ins, release 3");
+    let a = &stack.project;
+    let shared = tempfile::NamedTempFile::new().unwrap();
+    let external = |v: &str| format!("  {v}: {{external: true, name: {a}_{v}}}\n");
+    std::fs::write(
+        shared.path(),
+        format!(
+            "networks:\n  default: {{external: true, name: {a}_default}}\nvolumes:\n{}",
+            ["db-data", "msg-data", "pulp-lib", "pulp-www", "pulp-pki"]
+                .map(external)
+                .concat()
+        ),
+    )
+    .unwrap();
+    let mut next = scope.compose("next");
+    next.add_file(shared.path());
+    std::fs::write(&next.secret, "upgrade-pass\n").unwrap();
+    let port3 = free_port();
+    next.set_env("PULP_HTTP_PORT", &format!("127.0.0.1:{port3}"));
+    next.set_env("PULP_TEST_ROLE_IMAGE", &v3);
+    let since = now() - 1.0;
+    let poller = Poller::start(vec![port, port3]);
+    let mut up = vec!["up", "-d", "--no-deps"];
+    up.extend(ROLES);
+    next.ok(&up);
+    let v3_ids: Vec<String> = ROLES
         .iter()
-        .filter(|(_, id, _)| v1[..4].contains(id))
+        .map(|r| next.ok(&["ps", "-q", r]).trim().to_string())
+        .collect();
+    // v3's beat waits, naming every v2 Celery process; v3's other roles wait at the gate.
+    let beat3 = &v3_ids[0];
+    logs_show(
+        beat3,
+        "migrations: waiting: Pulp processes of the previous deployment are online: ",
+        Duration::from_secs(120),
+    );
+    for (r, c) in ROLES.iter().zip(&v3_ids).skip(1) {
+        logs_show(
+            c,
+            "schema: waiting for a beat of this image",
+            Duration::from_secs(120),
+        );
+        assert!(
+            !logs(c).contains(ready_line(r)),
+            "{r} v3 started before the migration"
+        );
+    }
+    let waiting = logs(beat3);
+    for c in &v2_ids[..4] {
+        has(&waiting, &format!("@{} (heartbeat ", host(c)));
+    }
+    assert_eq!(
+        migration_starts(&db).len(),
+        2,
+        "no migration beside the old pods"
+    );
+    let mut stop = vec!["stop"];
+    stop.extend(ROLES);
+    stack.ok(&stop);
+    let v3_ids = stack_up(&next);
+    wait_until(
+        Duration::from_secs(30),
+        || "v3's API does not answer".into(),
+        || poller.downtime().is_some(),
+    );
+    let downtime = poller.finish();
+    let until = now() + 0.5;
+    std::thread::sleep(Duration::from_millis(600));
+    let died = deaths(since, until);
+    for (r, c) in ROLES.iter().zip(&v2_ids) {
+        let d: Vec<_> = died.iter().filter(|(_, id, _)| id == c).collect();
+        assert_eq!(d.len(), 1, "{r} v2: die events {d:?}");
+        assert_eq!(d[0].2, 0, "{r} v2 exited {}", d[0].2);
+    }
+    for (r, c) in ROLES.iter().zip(&v3_ids) {
+        assert!(
+            died.iter().all(|(_, id, _)| id != c),
+            "{r} v3 died:\n{}",
+            logs(c)
+        );
+        assert_eq!(inspect(c, "{{.RestartCount}}"), "0", "{r} v3:\n{}", logs(c));
+    }
+    let fp3 = migrated_fingerprint(beat3);
+    let starts = migration_starts(&db);
+    assert_eq!(starts.len(), 3, "one run each for v1, v2, v3");
+    let after = migrated_after(starts[2], &died, &v2_ids[..4], &logs(beat3));
+    println!(
+        "kubernetes order: migration start after the last v2 Celery process ended: {after:.2} s"
+    );
+    latencies.extend(gate_openings(&db, &fp3, &v3_ids));
+    let (down, up) = downtime.unwrap();
+    println!(
+        "kubernetes order: API downtime (status 200 by v2, then by v3): {:.2} s",
+        up - down
+    );
+    println!(
+        "gate open after the record: p95 {:.0} ms of {}",
+        p95(latencies.clone()) * 1000.0,
+        latencies.len()
+    );
+    println!("the whole test: {:?}", started.elapsed());
+    next.ok(&["down", "-v", "-t", "5"]);
+    stack.ok(&["down", "-v", "-t", "5"]);
+}
+
+/// The migration started after the last of `old` ended (its die event), and within
+/// worker_timeout + 2 s of it; how long after.
+#[track_caller]
+fn migrated_after(start: f64, died: &[(f64, String, i32)], old: &[String], beat_log: &str) -> f64 {
+    let last = died
+        .iter()
+        .filter(|(_, id, _)| old.contains(id))
         .map(|(t, _, _)| *t)
         .fold(f64::MIN, f64::max);
-    let after = migration_start - last_v1_celery;
-    println!("migration start after the last v1 Celery process ended: {after:.2} s");
+    let after = start - last;
     assert!(
         after > 0.0 && after <= WORKER_TIMEOUT + 2.0,
-        "{after:.2} s:\n{shown}"
+        "the migration started {after:.2} s after the last old process ended:\n{beat_log}"
     );
+    after
+}
 
-    // Each gated v2 role waited at the gate, and started within a second of the record.
-    let completed = record_completed_at(&db, &fp2);
+/// Each gated role of `ids` (in ROLES' order) waited at the schema gate and started within a
+/// second of the record of `fingerprint`; how long after the record each did.
+#[track_caller]
+fn gate_openings(db: &str, fingerprint: &str, ids: &[String]) -> Vec<f64> {
+    let completed = record_completed_at(db, fingerprint);
     let mut latencies = vec![];
-    for (r, c) in ROLES.iter().zip(&v2_ids).skip(1) {
+    for (r, c) in ROLES.iter().zip(ids).skip(1) {
         assert!(GATED.contains(r));
         let shown = logs(c);
         has(&shown, "schema: waiting for a beat of this image");
@@ -420,22 +547,11 @@ fn a_rolling_upgrade_with_compose_migrates_once_after_the_old_processes_and_rest
         println!("{r}: gate open {:.0} ms after the record", latency * 1000.0);
         assert!(
             (-0.05..=1.0).contains(&latency),
-            "{r}: {latency:.3} s:\n{shown}"
+            "{r}: {latency:.3} s after the record:\n{shown}"
         );
         latencies.push(latency);
     }
-    println!(
-        "gate open after the record: p95 {:.0} ms",
-        p95(latencies) * 1000.0
-    );
-    let (down, up) = downtime.unwrap();
-    println!(
-        "API downtime (status answered 200 by v1, then by v2): {:.2} s",
-        up - down
-    );
-    assert!(up - down < 120.0);
-    println!("the whole test: {:?}", started.elapsed());
-    stack.ok(&["down", "-v", "-t", "5"]);
+    latencies
 }
 
 /// Until the status API answers (at most 60 s).

@@ -158,7 +158,8 @@ impl Scope {
 
 impl Drop for Scope {
     fn drop(&mut self) {
-        for project in self.projects.borrow().iter() {
+        // Last first: a later project may use an earlier one's network and volumes.
+        for project in self.projects.borrow().iter().rev() {
             let _ = Compose::new(project.clone())
                 .cmd(&["down", "-v", "--remove-orphans", "-t", "1"])
                 .output();
@@ -257,6 +258,11 @@ impl Compose {
             ],
             env: vec![],
         }
+    }
+
+    /// One more override file for every later command (as `with_file`).
+    pub fn add_file(&mut self, file: &std::path::Path) {
+        self.files.push(file.to_path_buf());
     }
 
     /// An environment variable of every later Compose command (e.g. PULP_TEST_ROLE_IMAGE,
