@@ -313,15 +313,30 @@ fn a_rolling_upgrade_compose_then_kubernetes_order_migrates_once_after_the_old_p
     let fp1 = migrated_fingerprint(&v1[0]);
     assert_eq!(migration_starts(&db).len(), 1);
     let rm1 = &v1[1];
+    // The stand-in's workers also consume the resource_manager queue (Celery's default
+    // queue there): tasks are sent until one runs on the resource manager, whose stop
+    // (SIGTERM, warm) waits for it; a worker's (SIGQUIT, cold) ends its task, as Pulp's.
     let task = 10.0;
-    ok(&[
-        "exec",
-        rm1,
-        "/opt/venv/bin/python",
-        "-c",
-        &format!("import importlib, runpy, sys\nimportlib.import_module('pulp.server.async.app')\nsys.argv = ['send_slow.py', '{task}']\nrunpy.run_path('/opt/stand-ins/celery/send_slow.py', run_name='__main__')"),
-    ]);
-    logs_show(rm1, "slow task start", Duration::from_secs(30));
+    let send = format!("import importlib, runpy, sys\nimportlib.import_module('pulp.server.async.app')\nsys.argv = ['send_slow.py', '{task}']\nrunpy.run_path('/opt/stand-ins/celery/send_slow.py', run_name='__main__')");
+    let mut sent = 0;
+    wait_until(
+        Duration::from_secs(60),
+        || format!("no task ran on the resource manager:\n{}", logs(rm1)),
+        || {
+            if sent < 8 {
+                ok(&["exec", rm1, "/opt/venv/bin/python", "-c", &send]);
+                sent += 1;
+            }
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < deadline {
+                if logs(rm1).contains("slow task start") {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            false
+        },
+    );
     let host = |c: &str| inspect(c, "{{.Config.Hostname}}");
     let rm1_host = host(rm1);
 
@@ -359,6 +374,7 @@ fn a_rolling_upgrade_compose_then_kubernetes_order_migrates_once_after_the_old_p
     let until = now() + 0.5;
     std::thread::sleep(Duration::from_millis(600));
     let died = deaths(since, until);
+    println!("die events {since:.3}..{until:.3}: {died:?}\nv1: {v1:?}");
 
     // The v1 task ran to its end (warm shutdown), and each v1 container stopped with 0.
     let _ = follow.wait();

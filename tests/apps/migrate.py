@@ -11,13 +11,14 @@ failing migration (exit 70) prints Pulp's "Applying migration ... failed." and t
 server.conf: PULP_SERVER_CONF, else /etc/pulp/server.conf.
 
 Usage (env TEST_MONGO_URL=mongodb://127.0.0.1:PORT/, database pulp_database):
-  migrate.py            one migration run: records {start, pid}, sleeps MIGRATE_SLEEP
+  migrate.py            one migration run: records {start, pid, schema}, sleeps MIGRATE_SLEEP
                         seconds, then exits MIGRATE_EXIT (default 0) and records the end;
                         with MIGRATE_EXIT_FIRST=N the first run ever exits N instead;
                         MIGRATE_CHILD=1: as a wrapper that does not exec (the work runs in a
                         child process of the same group, which keeps running if only the
                         wrapper is signalled)
-  migrate.py --dry-run  exits 0 when a migration run finished or the test marked the
+  migrate.py --dry-run  exits 0 when a migration run finished (with MIGRATE_SCHEMA set: a
+                        run of that schema, i.e. release) or the test marked the
                         schema current (migrate.py schema-current), else 1, as
                         pulp-manage-db --dry-run (MIGRATE_DRY_RUN_EXIT=N: exits N); each
                         call is recorded (migrate.py dry-runs counts them)
@@ -189,7 +190,10 @@ if what == "--dry-run":
     log.info("Loading content types.")
     time.sleep(float(os.environ.get("MIGRATE_DRY_RUN_SECONDS", "1.5")))
     current = db.test_state.find_one({"_id": "schema", "current": True})
-    migrated = db.test_runs.find_one({"end": {"$exists": True}})
+    done = {"end": {"$exists": True}}
+    if os.environ.get("MIGRATE_SCHEMA"):
+        done["schema"] = os.environ["MIGRATE_SCHEMA"]
+    migrated = db.test_runs.find_one(done)
     log.info("Database migrations complete.")
     sys.exit(0 if current or migrated else 1)
 
@@ -232,7 +236,9 @@ if os.environ.get("MIGRATE_CHILD") == "1" and not os.environ.get("MIGRATE_IS_CHI
     sys.exit(child.wait())
 
 first = db.test_runs.count_documents({}) == 0
-run = db.test_runs.insert_one({"start": time.time(), "pid": os.getpid()}).inserted_id
+run = db.test_runs.insert_one(
+    {"start": time.time(), "pid": os.getpid(), "schema": os.environ.get("MIGRATE_SCHEMA")}
+).inserted_id
 log.info("Beginning database migrations.")
 print(f"migration {run} started", flush=True)
 
