@@ -251,31 +251,69 @@ impl Poller {
     }
 }
 
-/// Docker's `die` events of containers between two times: (time, container id, exit code).
-fn deaths(since: f64, until: f64) -> Vec<(f64, String, i32)> {
-    ok(&[
-        "events",
-        "--since",
-        &format!("{since:.3}"),
-        "--until",
-        &format!("{until:.3}"),
-        "--filter",
-        "type=container",
-        "--filter",
-        "event=die",
-        "--format",
-        "{{.TimeNano}} {{.Actor.ID}} {{index .Actor.Attributes \"exitCode\"}}",
-    ])
-    .lines()
-    .map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        (
-            f[0].parse::<f64>().unwrap() / 1e9,
-            f[1].to_string(),
-            f[2].parse().unwrap(),
-        )
-    })
-    .collect()
+/// Docker's `die` events of containers, streamed from its start (the engine keeps only the
+/// last 256 events, and the health checks' exec events push them out within seconds).
+struct Deaths {
+    child: std::process::Child,
+    file: tempfile::NamedTempFile,
+}
+
+impl Deaths {
+    fn watch() -> Deaths {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let child = Command::new("docker")
+            .args([
+                "events",
+                "--filter",
+                "type=container",
+                "--filter",
+                "event=die",
+                "--format",
+                "{{.TimeNano}} {{.Actor.ID}} {{index .Actor.Attributes \"exitCode\"}}",
+            ])
+            .stdout(file.reopen().unwrap())
+            .spawn()
+            .unwrap();
+        // Watching once it shows an event of its own: a container that dies at once.
+        let probe = docker(&[
+            "run",
+            "-d",
+            "--entrypoint",
+            "/bin/true",
+            "pulp-init-test/db:latest",
+        ]);
+        let id = String::from_utf8_lossy(&probe.stdout).trim().to_string();
+        wait_until(
+            Duration::from_secs(30),
+            || "docker events shows nothing".into(),
+            || std::fs::read_to_string(file.path()).unwrap().contains(&id),
+        );
+        let _ = docker(&["rm", "-f", "-v", &id]);
+        Deaths { child, file }
+    }
+
+    /// (time, container id, exit code) of each death so far.
+    fn seen(&self) -> Vec<(f64, String, i32)> {
+        std::fs::read_to_string(self.file.path())
+            .unwrap()
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                Some((
+                    f.first()?.parse::<f64>().ok()? / 1e9,
+                    f.get(1)?.to_string(),
+                    f.get(2)?.parse().ok()?,
+                ))
+            })
+            .collect()
+    }
+
+    fn finish(mut self) -> Vec<(f64, String, i32)> {
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.seen()
+    }
 }
 
 fn p95(mut v: Vec<f64>) -> f64 {
@@ -351,7 +389,7 @@ fn a_rolling_upgrade_compose_then_kubernetes_order_migrates_once_after_the_old_p
         .unwrap();
 
     // v2: `docker-compose up -d` recreates every role (old stopped, then new started).
-    let since = now() - 1.0;
+    let watch = Deaths::watch();
     let poller = Poller::start(vec![port]);
     assert!(
         wait_for_answer(port),
@@ -371,10 +409,7 @@ fn a_rolling_upgrade_compose_then_kubernetes_order_migrates_once_after_the_old_p
         || poller.downtime().is_some(),
     );
     let downtime = poller.finish();
-    let until = now() + 0.5;
-    std::thread::sleep(Duration::from_millis(600));
-    let died = deaths(since, until);
-    println!("die events {since:.3}..{until:.3}: {died:?}\nv1: {v1:?}");
+    let died = watch.finish();
 
     // The v1 task ran to its end (warm shutdown), and each v1 container stopped with 0.
     let _ = follow.wait();
@@ -445,7 +480,7 @@ fn a_rolling_upgrade_compose_then_kubernetes_order_migrates_once_after_the_old_p
     let port3 = free_port();
     next.set_env("PULP_HTTP_PORT", &format!("127.0.0.1:{port3}"));
     next.set_env("PULP_TEST_ROLE_IMAGE", &v3);
-    let since = now() - 1.0;
+    let watch = Deaths::watch();
     let poller = Poller::start(vec![port, port3]);
     let mut up = vec!["up", "-d", "--no-deps"];
     up.extend(ROLES);
@@ -491,9 +526,7 @@ fn a_rolling_upgrade_compose_then_kubernetes_order_migrates_once_after_the_old_p
         || poller.downtime().is_some(),
     );
     let downtime = poller.finish();
-    let until = now() + 0.5;
-    std::thread::sleep(Duration::from_millis(600));
-    let died = deaths(since, until);
+    let died = watch.finish();
     for (r, c) in ROLES.iter().zip(&v2_ids) {
         let d: Vec<_> = died.iter().filter(|(_, id, _)| id == c).collect();
         assert_eq!(d.len(), 1, "{r} v2: die events {d:?}");
