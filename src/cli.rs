@@ -85,6 +85,11 @@ pub struct Cli {
     #[arg(long, env = "PULP_INIT_MODE", value_enum, default_value = "auto")]
     pub mode: Mode,
 
+    /// Do not keep this pod's presence record in the Pulp database (by which a beat of a
+    /// later image waits for this pod before migrating).
+    #[arg(long, env = "PULP_INIT_SKIP_PRESENCE", value_parser = BoolishValueParser::new())]
+    pub skip_presence: bool,
+
     /// Send forwarded signals to the service's whole process group, not only to it.
     #[arg(long, env = "PULP_INIT_GROUP", value_parser = BoolishValueParser::new())]
     pub group: bool,
@@ -183,6 +188,12 @@ pub struct Common {
     #[arg(long, global = true, env = "PULP_INIT_MIGRATE_SETTLE", default_value = "3s", value_parser = crate::time::parse_duration, value_name = "DURATION")]
     pub migrate_settle: Duration,
 
+    /// Start (beat, and the schema gate of the other roles) although the database was
+    /// migrated for a newer image than this one: a rollback on a schema that only goes
+    /// forward. Without it, exit 75 naming both images.
+    #[arg(long, global = true, env = "PULP_INIT_ALLOW_OLDER_IMAGE", value_parser = BoolishValueParser::new())]
+    pub allow_older_image: bool,
+
     /// Lease of the migration lock; renewed while the migration runs.
     #[arg(long, global = true, env = "PULP_INIT_LOCK_LEASE", default_value = "30s", value_parser = crate::time::parse_lease, value_name = "DURATION")]
     pub lock_lease: Duration,
@@ -249,6 +260,14 @@ pub enum Command {
     },
     /// Print the role table.
     Roles,
+    /// Internal: keeps this pod's presence record fresh until SIGTERM (started by PID 1).
+    #[command(hide = true)]
+    Presence {
+        #[arg(long, value_name = "ROLE")]
+        pod_role: String,
+        #[arg(long, value_name = "FINGERPRINT")]
+        fingerprint: String,
+    },
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod gate;
 mod keys;
 mod migrate;
 mod plan;
+mod presence;
 mod privileges;
 mod probe;
 mod redact;
@@ -121,6 +122,9 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
             let _relay = syslog::start(&m.syslog, conf_path, true, Some(&signals));
             migrate_phase(&m, &values, &signals, original_mask).map(|()| exit::OK)
         }
+        Job::Presence { role, fingerprint } => {
+            presence::keep(&conf::read_values(conf_path)?, &role, &fingerprint).map(|()| exit::OK)
+        }
         Job::Keys(plan::Keys::Check {
             options,
             user,
@@ -193,13 +197,31 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
                 startup::settle();
                 // Dropped before pulp-init exits: supervise returns even for a stop signal.
                 let _relay = syslog::start(&r.syslog, conf_path, r.role.is_some(), None);
-                supervise::supervise(&service, &r.forwarding, original_mask)
+                let keeper = match (&r.presence, r.role) {
+                    (Some(m), Some(role)) => keeper(m, role, conf_path, &service),
+                    _ => None,
+                };
+                supervise::supervise(&service, keeper.as_ref(), &r.forwarding, original_mask)
             } else {
                 syslog::warn_if_exec_cannot_help(&r.syslog, conf_path, r.role.is_some());
                 Err(child::exec(&service, original_mask))
             }
         }
     }
+}
+
+/// The presence keeper's command; none (with a warning) when it cannot be made.
+fn keeper(
+    m: &plan::Migration,
+    role: &roles::Role,
+    conf: &Path,
+    service: &child::Service,
+) -> Option<child::Service> {
+    // Without pulp-manage-db (a custom command) the image has no fingerprint to name.
+    let fp = fingerprint(m).map_or_else(|_| "unknown".to_string(), |f| f.value);
+    presence::keeper(conf, role.name, &fp, service)
+        .map_err(|e| log::warn!("{e}: this pod is not announced"))
+        .ok()
 }
 
 /// The keys: laid in, or made once per deployment, then checked against the deployment's.
@@ -240,6 +262,7 @@ fn migrate_phase(
         service: migration_service(m)?,
         worker_timeout: values.worker_timeout()?,
         settle: m.settle,
+        allow_older: m.allow_older,
     };
     let target = db::MongoTarget::from_conf(values)?;
     migrate::migrate(&target, &opts, signals, original_mask)
@@ -256,6 +279,7 @@ fn gate_phase(
         fingerprint: fingerprint(m)?,
         timeout: m.timeout,
         migrate: migration_service(m)?,
+        allow_older: m.allow_older,
     };
     gate::wait(
         &db::MongoTarget::from_conf(values)?,

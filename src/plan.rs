@@ -38,6 +38,11 @@ pub enum Job {
     CheckStorage(StorageOptions, Option<String>),
     Migrate(Migration),
     Keys(Keys),
+    /// The presence keeper (started by a supervising PID 1).
+    Presence {
+        role: String,
+        fingerprint: String,
+    },
     Run(Box<Run>),
 }
 
@@ -69,6 +74,7 @@ pub struct Migration {
     pub lease: Duration,
     pub timeout: Duration,
     pub settle: Duration,
+    pub allow_older: bool,
     pub syslog: SyslogOptions,
 }
 
@@ -94,6 +100,9 @@ pub struct Run {
     pub user: Option<String>,
     pub supervise: bool,
     pub forwarding: Forwarding,
+    /// A presence keeper beside the service (supervised roles that use the database):
+    /// what the fingerprint is computed from.
+    pub presence: Option<Migration>,
 }
 
 impl Run {
@@ -112,6 +121,13 @@ impl Startup {
     pub fn from_cli(cli: Cli) -> Result<Startup> {
         let job = match &cli.command {
             Some(Command::Roles) => Job::Roles,
+            Some(Command::Presence {
+                pod_role,
+                fingerprint,
+            }) => Job::Presence {
+                role: pod_role.clone(),
+                fingerprint: fingerprint.clone(),
+            },
             Some(Command::Config { diff }) => Job::Config { diff: *diff },
             Some(Command::Wait) => Job::Probe(probe_options(&cli, false)),
             Some(Command::Check { storage: true }) => {
@@ -170,7 +186,15 @@ fn run(cli: &Cli) -> Result<Run> {
             (!r.migrates && !cli.skip_migrate_wait).then(|| migration(cli, None, false)),
         ),
     };
+    let supervise = match cli.mode {
+        Mode::Supervise => true,
+        Mode::Exec => false,
+        Mode::Auto => std::process::id() == 1,
+    };
     Ok(Run {
+        presence: role
+            .filter(|r| supervise && r.needs_db && !cli.skip_presence)
+            .map(|_| migration(cli, None, false)),
         config,
         wait,
         migrate,
@@ -182,11 +206,7 @@ fn run(cli: &Cli) -> Result<Run> {
         syslog: cli.syslog.clone(),
         argv,
         user,
-        supervise: match cli.mode {
-            Mode::Supervise => true,
-            Mode::Exec => false,
-            Mode::Auto => std::process::id() == 1,
-        },
+        supervise,
         forwarding,
     })
 }
@@ -248,6 +268,7 @@ fn migration(cli: &Cli, role_user: Option<&str>, force: bool) -> Migration {
         lease: cli.common.lock_lease,
         timeout: cli.common.migrate_timeout,
         settle: cli.common.migrate_settle,
+        allow_older: cli.common.allow_older_image,
         syslog: cli.syslog.clone(),
     }
 }

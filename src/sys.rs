@@ -274,6 +274,24 @@ pub fn set_child_subreaper() -> io::Result<()> {
     }
 }
 
+/// SIGTERM when the parent (the supervising pulp-init) ends.
+pub fn die_with_parent() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGTERM as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    } != 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 pub fn geteuid() -> u32 {
     // SAFETY: always succeeds.
     unsafe { libc::geteuid() }
