@@ -37,7 +37,7 @@ Environment -> server.conf (a variable that is not set changes nothing; set but 
 Exit codes: the service's own (128+N if killed by signal N); 64 bad command line or
 environment value; 69 a dependency was not ready by the deadline; 70 internal error;
 73 server.conf could not be written; 75 migration lock, live workers or schema gate
-not through by the deadline;
+not through by the deadline, or the database migrated for a newer image (rollback);
 77 permission (privilege drop, volume); 78 server.conf missing, not a regular file, or unreadable,
 or a key or certificate missing or wrong (`keys --check`: one line each); `keys --out`:
 70 generation failed, 73 DIR not new or empty, or not written.";
