@@ -150,31 +150,6 @@ fn without_supervision_or_with_skip_presence_no_record_is_kept() {
     assert_eq!(db.query("pods"), "");
 }
 
-/// A worker of image `fingerprint` at the schema gate; its service is `true`.
-fn gated(db: &Db, fingerprint: &str, extra: &[&str]) -> Command {
-    let command = migrate_command();
-    let mut args = vec![
-        "--role",
-        "worker",
-        "--conf",
-        db.conf.arg(),
-        "--user",
-        MIGRATE_USER,
-        "--skip-config",
-        "--skip-wait",
-        "--skip-presence",
-        "--migrate-command",
-        &command,
-    ];
-    args.extend_from_slice(extra);
-    args.extend_from_slice(&["--", "true"]);
-    let mut c = pulp_init(&args);
-    c.env("TEST_MONGO_URL", db.url())
-        .envs(migrate_env(&db.conf))
-        .env("PULP_INIT_MIGRATION_FINGERPRINT", fingerprint);
-    c
-}
-
 #[test]
 fn an_older_image_refuses_a_database_a_newer_one_migrated_unless_allowed() {
     let db = Db::new();
@@ -185,11 +160,11 @@ fn an_older_image_refuses_a_database_a_newer_one_migrated_unless_allowed() {
         "pulp_init",
         r#"{"_id": "migrated:fp-v1b", "fingerprint": "fp-v1b", "completed_at": {"$now": 1}, "holder": "b", "how": "dry-run"}"#,
     ]);
-    let out = run(gated(&db, "fp-v1", &[]));
+    let out = run(db.gated_worker("fp-v1", &[]));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
 
     db.query_args(&["record", "fp-v2"]);
-    let out = run(gated(&db, "fp-v1", &[]));
+    let out = run(db.gated_worker("fp-v1", &[]));
     assert_eq!(out.code, Some(75), "{}", out.stderr);
     has(
         &out.stderr,
@@ -200,7 +175,7 @@ fn an_older_image_refuses_a_database_a_newer_one_migrated_unless_allowed() {
     assert!(!out.stderr.contains("running true"), "{}", out.stderr);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
 
-    let out = run(gated(&db, "fp-v1", &["--allow-older-image"]));
+    let out = run(db.gated_worker("fp-v1", &["--allow-older-image"]));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     has(&out.stderr, "starting anyway (--allow-older-image)");
 
@@ -235,7 +210,7 @@ fn the_gate_does_not_open_on_its_own_record_while_a_migration_runs() {
         "pulp_init",
         r#"{"_id": "migration_lock", "holder": "beat-of-v2", "expires": {"$now": 60}}"#,
     ]);
-    let gate = Running::spawn(gated(&db, "fp-v1", &[]));
+    let gate = Running::spawn(db.gated_worker("fp-v1", &[]));
     gate.wait_for_stderr(
         "schema: a migration is running (beat-of-v2, lease until ",
         Duration::from_secs(20),
