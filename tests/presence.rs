@@ -128,6 +128,31 @@ fn a_killed_pods_record_stays_and_counts_until_it_is_worker_timeout_old() {
 #[test]
 fn without_supervision_or_with_skip_presence_no_record_is_kept() {
     let db = Db::new();
+    let ways: [&[&str]; 2] = [
+        &["--mode", "supervise", "--skip-presence"],
+        &["--mode", "exec"],
+    ];
+    for how in ways {
+        let mut args = vec![
+            "--role",
+            "worker",
+            "--conf",
+            db.conf.arg(),
+            "--user",
+            MIGRATE_USER,
+            "--skip-config",
+            "--skip-wait",
+            "--skip-migrate-wait",
+            "--skip-storage",
+        ];
+        args.extend_from_slice(how);
+        args.extend_from_slice(&["--", "sleep", "1"]);
+        let out = run(pulp_init(&args));
+        assert_eq!(out.code, Some(0), "{how:?}: {}", out.stderr);
+        assert!(!out.stderr.contains("presence"), "{how:?}: {}", out.stderr);
+        assert_eq!(db.query("pods"), "", "{how:?}");
+    }
+    // The control: supervised, the same command is announced.
     let out = run(pulp_init(&[
         "--role",
         "worker",
@@ -141,13 +166,12 @@ fn without_supervision_or_with_skip_presence_no_record_is_kept() {
         "--skip-storage",
         "--mode",
         "supervise",
-        "--skip-presence",
         "--",
-        "true",
+        "sleep",
+        "1",
     ]));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert!(!out.stderr.contains("presence"), "{}", out.stderr);
-    assert_eq!(db.query("pods"), "");
+    has(&out.stderr, "presence: announcing this pod (worker, image ");
 }
 
 #[test]
