@@ -5,6 +5,7 @@ mod amqp;
 mod backoff;
 mod mongo;
 mod net;
+pub use net::connect;
 
 use crate::conf::Values;
 use crate::error::{Error, Result};
