@@ -221,6 +221,7 @@ fn a_heartbeating_worker_is_live_a_stopped_one_not_and_a_lost_database_is_not_ju
         |o| o.code != Some(0),
     );
     let took = at.duration_since(stopped);
+    println!("not live {took:?} after SIGSTOP (worker_timeout 5 s, heartbeat every 1 s)");
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     has(one_line(&out), &format!("not live: {name} heartbeat "));
     assert!(took <= Duration::from_secs(5 + 1 + 2), "{took:?}");
