@@ -171,7 +171,7 @@ pub fn judge(
     );
     match ask(target, name, attempt) {
         Seen::Unreachable(why) => Verdict::NotJudged(format!(
-            "database unreachable ({why}): {name} not judged; readiness (`check`) reports it"
+            "database unreachable ({why}), so {name} is not judged; readiness (`check`) reports it"
         )),
         Seen::Age(Some(age)) if age < -timeout_ms => Verdict::NotJudged(format!(
             "{name} heartbeat {} ahead of the database's clock, more than worker_timeout {} (clock skew): not judged",

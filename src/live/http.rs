@@ -278,18 +278,21 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
 /// The verdict on httpd: `url`, or HTTPS on 443 and, when nothing listens there, HTTP on 80.
 pub fn judge(url: Option<&Url>, attempt: Duration, within: &Within) -> Verdict {
     let started = Instant::now();
+    // What was asked, for the line: both default URLs when 443 refused.
     let (url, seen) = match url {
-        Some(u) => (u.clone(), request(u, attempt)),
+        Some(u) => (u.to_string(), request(u, attempt)),
         None => {
             let https = Url::default_https();
             match request(&https, attempt) {
                 Seen::Refused => {
                     let http = Url::default_http();
                     let rest = attempt.saturating_sub(started.elapsed());
-                    let seen = request(&http, rest);
-                    (http, seen)
+                    match request(&http, rest) {
+                        Seen::Refused => (format!("{https} and {http}"), Seen::Refused),
+                        seen => (http.to_string(), seen),
+                    }
                 }
-                seen => (https, seen),
+                seen => (https.to_string(), seen),
             }
         }
     };
