@@ -236,6 +236,12 @@ fn a_heartbeating_worker_is_live_a_stopped_one_not_and_a_lost_database_is_not_ju
 
     // 3. The database gone: not a reason to restart the worker.
     signal(mongo.pid(), libc::SIGKILL);
+    // Gone once its port refuses (the kill is asynchronous).
+    let gone = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", mongo.port)).is_ok() {
+        assert!(Instant::now() < gone, "SecantusDB still listens");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let out = check(&["--start-period", "0s", "--attempt-timeout", "2s"]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     has(

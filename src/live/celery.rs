@@ -125,11 +125,15 @@ fn ask(target: &MongoTarget, name: &str, attempt: Duration) -> Seen {
             let left = attempt.saturating_sub(started.elapsed());
             let client = match target.client(left.mul_f64(0.8)) {
                 Ok(c) => c,
-                Err(e) => return Seen::Unreachable(first_line(&e.to_string())),
+                Err(e) => return Seen::Unreachable(crate::probe::describe_db_error(&e)),
             };
             let store = Store::new(client.database(&target.name));
             let seen = match store.heartbeat_age(name).await {
                 Ok(age) => Seen::Age(age),
+                Err(crate::error::Error::Database { what, source }) => Seen::Unreachable(format!(
+                    "{what}: {}",
+                    crate::probe::describe_db_error(&source)
+                )),
                 Err(e) => Seen::Unreachable(first_line(&e.to_string())),
             };
             let _ = tokio::time::timeout(
