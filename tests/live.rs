@@ -81,6 +81,20 @@ fn service_pid(init: i32) -> i32 {
     }
 }
 
+/// SIGKILLs a namespace's PID 1 when dropped, so a failed assertion leaves no namespace,
+/// Celery or httpd behind (the kernel ends the rest of the namespace with it).
+struct Namespace(i32);
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        // Only while that pid is still this test's pulp-init (not a reused pid).
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", self.0)).unwrap_or_default();
+        if cmdline.starts_with(BIN.as_bytes()) {
+            unsafe { libc::kill(self.0, libc::SIGKILL) };
+        }
+    }
+}
+
 fn signal(pid: i32, sig: i32) {
     assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill({pid}, {sig})");
 }
@@ -190,6 +204,7 @@ fn a_heartbeating_worker_is_live_a_stopped_one_not_and_a_lost_database_is_not_ju
     .env("TEST_WORKER_TIMEOUT", "5");
     let worker = Running::spawn(cmd);
     let init = init_pid(worker.child.id());
+    let _namespace = Namespace(init);
     let env = [("PULP_SERVER_CONF", conf.arg())];
     let check = |extra: &[&str]| live_in(init, extra, &env);
 
@@ -280,6 +295,7 @@ fn at_the_schema_gate_it_is_starting_and_a_service_without_a_record_is_not_live_
         .env("PULP_INIT_MIGRATION_FINGERPRINT", "fp-new");
     let running = Running::spawn(cmd);
     let init = init_pid(running.child.id());
+    let _namespace = Namespace(init);
     running.wait_for_stderr("schema: waiting", Duration::from_secs(20));
     let env = [("PULP_SERVER_CONF", db.conf.arg())];
     // Even with no start period left: the service does not run yet.
@@ -354,6 +370,7 @@ fn httpd_answering_is_live_and_a_hanging_httpd_is_not() {
         .env("TEST_HTTP_DIR", dir.path());
     let httpd = Running::spawn(cmd);
     let init = init_pid(httpd.child.id());
+    let _namespace = Namespace(init);
     let url = format!("http://127.0.0.1:{port}/pulp/api/v2/status/");
     // The role from PID 1, the URL from the environment.
     let env = [("PULP_INIT_LIVE_URL", url.as_str())];
