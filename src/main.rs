@@ -10,6 +10,7 @@ mod db;
 mod error;
 mod gate;
 mod keys;
+mod live;
 mod migrate;
 mod plan;
 mod presence;
@@ -111,6 +112,11 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
         Job::CheckStorage(opts, user) => {
             storage::check_only(&opts, user.as_deref()).map(|()| exit::OK)
         }
+        Job::Live(opts) => {
+            let verdict = live::judge(conf_path, &opts)?;
+            println!("{verdict}");
+            Ok(verdict.exit_code())
+        }
         Job::Probe(opts) => {
             startup::Signals::watch();
             let deps = probe::dependencies(&conf::read_values(conf_path)?, true, true)?;
@@ -154,6 +160,7 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
         }
         Job::Run(r) => {
             if r.starts_up() {
+                name_process(live::pid1::STARTING);
                 let signals = startup::Signals::watch();
                 if r.config {
                     config_phase(conf_path, false, &signals)?;
@@ -193,6 +200,7 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
                 account: privileges::decide(r.user.as_deref())?,
             };
             if r.supervise {
+                name_process(live::pid1::SUPERVISING);
                 // A stop signal pending now exits at once: before the socket exists.
                 startup::settle();
                 // Dropped before pulp-init exits: supervise returns even for a stop signal.
@@ -222,6 +230,13 @@ fn keeper(
     presence::keeper(conf, role.name, &fp, service)
         .map_err(|e| log::warn!("{e}: this pod is not announced"))
         .ok()
+}
+
+/// PID 1's name tells `check --live` the phase (the re-executed image would be `exe`).
+fn name_process(name: &std::ffi::CStr) {
+    if let Err(e) = sys::set_process_name(name) {
+        log::debug!("cannot set the process name: {e}");
+    }
 }
 
 /// The keys: laid in, or made once per deployment, then checked against the deployment's.

@@ -15,6 +15,11 @@ use std::time::Duration;
 
 /// A readiness check answers within this, unless `--attempt-timeout` says otherwise.
 const CHECK_ATTEMPT: Duration = Duration::from_millis(800);
+/// `check --live`'s one attempt. Pulp's status view reads the database and opens a broker
+/// connection per request: a working httpd that is slow for a moment must not be
+/// restarted, and a hung one is caught as well by 5 s as by 800 ms. (The database's
+/// answer for a Celery role: a slow one is "not judged" at the deadline, never "not live".)
+const LIVE_ATTEMPT: Duration = Duration::from_secs(5);
 /// One attempt of `wait` and of a role's wait phase.
 const WAIT_ATTEMPT: Duration = Duration::from_secs(2);
 /// The version file of the image, when it has one (part of the migration fingerprint).
@@ -34,6 +39,8 @@ pub enum Job {
         diff: bool,
     },
     Probe(probe::Options),
+    /// `check --live`: is this container's service alive.
+    Live(crate::live::Options),
     /// `check --storage`: the write test as the service user.
     CheckStorage(StorageOptions, Option<String>),
     Migrate(Migration),
@@ -130,9 +137,21 @@ impl Startup {
             },
             Some(Command::Config { diff }) => Job::Config { diff: *diff },
             Some(Command::Wait) => Job::Probe(probe_options(&cli, false)),
-            Some(Command::Check { storage: true }) => {
+            Some(Command::Check { storage: true, .. }) => {
                 Job::CheckStorage(cli.storage.clone(), cli.common.user.clone())
             }
+            Some(Command::Check {
+                live: true,
+                live_role,
+                start_period,
+                url,
+                ..
+            }) => Job::Live(crate::live::Options {
+                role: live_role.clone(),
+                start_period: *start_period,
+                attempt_timeout: cli.common.attempt_timeout.unwrap_or(LIVE_ATTEMPT),
+                url: url.clone(),
+            }),
             Some(Command::Check { .. }) => Job::Probe(probe_options(&cli, true)),
             Some(Command::Migrate { force }) => Job::Migrate(migration(&cli, None, *force)),
             Some(Command::Keys {

@@ -214,12 +214,13 @@ fn the_kubernetes_manifests_use_real_roles_variables_and_the_check_command() {
         assert!(env.iter().any(|l| l.ends_with(&format!(" {secret}_FILE"))));
         assert!(!env.iter().any(|l| l.ends_with(&format!(" {secret}"))));
     }
-    // Readiness and liveness of every Pulp workload: `pulp-init check`.
+    // Readiness of every Pulp workload: `pulp-init check` (the database and the broker);
+    // liveness: `pulp-init check --live` (its own process).
     let probes = facts("probe");
     let workloads = facts("workload");
     for name in facts("role").iter().map(|l| l.split(' ').next().unwrap()) {
-        for which in ["readiness", "liveness"] {
-            let probe = format!("{name} {which} /usr/bin/pulp-init check");
+        for (which, command) in [("readiness", "check"), ("liveness", "check --live")] {
+            let probe = format!("{name} {which} /usr/bin/pulp-init {command}");
             assert!(probes.contains(&probe), "no {probe:?} in {probes:?}");
         }
         let workload = workloads

@@ -441,6 +441,24 @@ impl Store {
         Ok(r.deleted_count == 1)
     }
 
+    /// The age of one Pulp process's heartbeat by the server's clock (negative: ahead of
+    /// it), or None when `workers` has no record of that name with a date `last_heartbeat`.
+    pub async fn heartbeat_age(&self, name: &str) -> Result<Option<i64>> {
+        let now = self.server_now().await?;
+        let record = self
+            .db
+            .collection::<Document>("workers")
+            .find_one(doc! { "_id": name })
+            .await
+            .map_err(|e| Error::database("reading Pulp's workers", e))?;
+        Ok(record.and_then(|d| {
+            d.get_datetime("last_heartbeat").ok().map(|beat| {
+                now.timestamp_millis()
+                    .saturating_sub(beat.timestamp_millis())
+            })
+        }))
+    }
+
     /// Pulp processes (workers, resource_manager, scheduler) whose heartbeat in Pulp's
     /// `workers` collection is younger than `timeout` by the server's clock, newest first.
     /// A heartbeat ahead of the server's clock by less than `timeout` counts as just now.
