@@ -75,7 +75,7 @@ fn the_product_image_builds_its_binary_and_uses_archived_repositories_only() {
     // Run time: the binary as exec-form entrypoint, plain SIGTERM (pulp-init rewrites it).
     has(&file, "\nENTRYPOINT [\"/usr/bin/pulp-init\"]\n");
     has(&file, "\nSTOPSIGNAL SIGTERM\n");
-    has(&file, "CMD [\"/usr/bin/pulp-init\", \"check\"]");
+    has(&file, "CMD [\"/usr/bin/pulp-init\", \"check\", \"--live\"]");
     has(&file, "\nHEALTHCHECK ");
     has(&file, "\nVOLUME [\"/var/lib/pulp\", \"/var/www\"]\n");
     has(&file, "\nLABEL org.opencontainers.image.title=");
