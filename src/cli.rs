@@ -37,7 +37,8 @@ Environment -> server.conf (a variable that is not set changes nothing; set but 
 Exit codes: the service's own (128+N if killed by signal N); 64 bad command line or
 environment value; 69 a dependency was not ready by the deadline; 70 internal error;
 73 server.conf could not be written; 75 migration lock, live workers or schema gate
-not through by the deadline;
+not through by the deadline, or the database migrated for a newer image (rollback);
+`check --live`: 0 live, starting or not judged, 1 not live (one line on stdout);
 77 permission (privilege drop, volume); 78 server.conf missing, not a regular file, or unreadable,
 or a key or certificate missing or wrong (`keys --check`: one line each); `keys --out`:
 70 generation failed, 73 DIR not new or empty, or not written.";
@@ -84,6 +85,11 @@ pub struct Cli {
     /// auto: supervise when PID 1, exec otherwise.
     #[arg(long, env = "PULP_INIT_MODE", value_enum, default_value = "auto")]
     pub mode: Mode,
+
+    /// Do not keep this pod's presence record in the Pulp database (by which a beat of a
+    /// later image waits for this pod before migrating).
+    #[arg(long, env = "PULP_INIT_SKIP_PRESENCE", value_parser = BoolishValueParser::new())]
+    pub skip_presence: bool,
 
     /// Send forwarded signals to the service's whole process group, not only to it.
     #[arg(long, env = "PULP_INIT_GROUP", value_parser = BoolishValueParser::new())]
@@ -142,7 +148,8 @@ pub struct Common {
     #[arg(long, global = true, env = "PULP_INIT_TIMEOUT", default_value = "60s", value_parser = crate::time::parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
 
-    /// Longest time one probe attempt may take [default: 2s; 800ms for check].
+    /// Longest time one probe attempt may take [default: 2s; 800ms for check; 5s for
+    /// check --live].
     #[arg(long, global = true, env = "PULP_INIT_ATTEMPT_TIMEOUT", value_parser = crate::time::parse_duration, value_name = "DURATION")]
     pub attempt_timeout: Option<Duration>,
 
@@ -183,6 +190,12 @@ pub struct Common {
     #[arg(long, global = true, env = "PULP_INIT_MIGRATE_SETTLE", default_value = "3s", value_parser = crate::time::parse_duration, value_name = "DURATION")]
     pub migrate_settle: Duration,
 
+    /// Start (beat, and the schema gate of the other roles) although the database was
+    /// migrated for a newer image than this one: a rollback on a schema that only goes
+    /// forward. Without it, exit 75 naming both images.
+    #[arg(long, global = true, env = "PULP_INIT_ALLOW_OLDER_IMAGE", value_parser = BoolishValueParser::new())]
+    pub allow_older_image: bool,
+
     /// Lease of the migration lock; renewed while the migration runs.
     #[arg(long, global = true, env = "PULP_INIT_LOCK_LEASE", default_value = "30s", value_parser = crate::time::parse_lease, value_name = "DURATION")]
     pub lock_lease: Duration,
@@ -212,10 +225,35 @@ pub enum Command {
     /// Wait until MongoDB and the broker in server.conf answer; exit 0, or 69 at the deadline.
     Wait,
     /// One attempt each at MongoDB and the broker; exit 0 or 69 (for readiness probes).
+    ///
+    /// --live instead (for Docker's HEALTHCHECK and Kubernetes' livenessProbe): one attempt
+    /// at this container's service, one line on stdout, exit 0 (live, starting, or not
+    /// judged) or 1 (not live). Celery roles: the process's record in Pulp's workers
+    /// collection has a heartbeat younger than [tasks] worker_timeout by the database's
+    /// clock; an unreachable database is not judged (exit 0), the broker is not contacted.
+    /// apache: Pulp's status URL answers 2xx-4xx (HTTPS on localhost:443, certificate not
+    /// verified; HTTP on port 80 when nothing listens on 443). While pulp-init is in its
+    /// start-up phases, and for --start-period after the service started, a failure is
+    /// "starting" (exit 0).
     Check {
         /// Instead: the write test of Pulp's directories as the service user; exit 0 or 77.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "live")]
         storage: bool,
+        /// Instead: is this container's service alive (see above); exit 0 or 1.
+        #[arg(long)]
+        live: bool,
+        /// With --live: the role to judge [default: PID 1's --role].
+        #[arg(long = "role", env = "PULP_INIT_ROLE", value_name = "ROLE", value_parser = clap::builder::PossibleValuesParser::new(crate::roles::names()))]
+        live_role: Option<String>,
+        /// With --live: after the service started (not the container: the start-up phases
+        /// come first and count as starting), how long a failure is "starting" (exit 0).
+        #[arg(long, env = "PULP_INIT_START_PERIOD", default_value = "60s", value_parser = crate::time::parse_duration, value_name = "DURATION")]
+        start_period: Duration,
+        /// With --live, apache: the URL to ask, http:// or https:// [default:
+        /// https://localhost:443/pulp/api/v2/status/, then http://localhost:80/… when
+        /// nothing listens on 443].
+        #[arg(long, env = "PULP_INIT_LIVE_URL", value_name = "URL", value_parser = crate::live::Url::parse)]
+        url: Option<crate::live::Url>,
     },
     /// Run the migrations once per installed Pulp, under a lock in MongoDB.
     Migrate {
@@ -249,6 +287,14 @@ pub enum Command {
     },
     /// Print the role table.
     Roles,
+    /// Internal: keeps this pod's presence record fresh until SIGTERM (started by PID 1).
+    #[command(hide = true)]
+    Presence {
+        #[arg(long, value_name = "ROLE")]
+        pod_role: String,
+        #[arg(long, value_name = "FINGERPRINT")]
+        fingerprint: String,
+    },
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ pub struct Options {
     pub timeout: Duration,
     /// `<migrate command>` as the migration user, asked with `--dry-run`.
     pub migrate: crate::child::Service,
+    /// Open on a database a newer image migrated (`--allow-older-image`).
+    pub allow_older: bool,
 }
 
 pub fn wait(
@@ -34,6 +36,31 @@ pub fn wait(
     migrate::with_store(target, async |store| {
         gate(store, opts, signals, original_mask).await
     })
+}
+
+/// While a beat migrates (the lock's lease runs), no role opens: not even on its own
+/// image's record, which an older image has (the newer one's record comes at the end).
+async fn wait_while_migrating(store: &Store, started: Instant, deadline: Instant) -> Result<()> {
+    let mut announced = false;
+    while let Some(lock) = store.migration_running().await? {
+        if Instant::now() >= deadline {
+            return Err(Error::Lock(format!(
+                "schema: a migration is still running ({}) after {} (--migrate-timeout)",
+                migrate::lock_holder(&lock),
+                human(started.elapsed())
+            )));
+        }
+        if !announced {
+            log::info!(
+                "schema: a migration is running ({}, lease until {}): waiting for it to end",
+                migrate::lock_holder(&lock),
+                migrate::lock_expires(&lock)
+            );
+            announced = true;
+        }
+        tokio::time::sleep(POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
+    }
+    Ok(())
 }
 
 /// The running `--dry-run`'s exit, or never when none runs.
@@ -59,8 +86,10 @@ async fn gate(
     let deadline = started + opts.timeout;
     let fp = &opts.fingerprint;
     let name = opts.migrate.name();
+    wait_while_migrating(store, started, deadline).await?;
     if fp.trusted {
         if let Some(r) = store.record(&fp.value).await? {
+            migrate::refuse_older_image(store, &r, opts.allow_older, "schema").await?;
             log::info!("schema: migrated for this image ({r})");
             return Ok(());
         }

@@ -10,8 +10,10 @@ mod db;
 mod error;
 mod gate;
 mod keys;
+mod live;
 mod migrate;
 mod plan;
+mod presence;
 mod privileges;
 mod probe;
 mod redact;
@@ -110,6 +112,11 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
         Job::CheckStorage(opts, user) => {
             storage::check_only(&opts, user.as_deref()).map(|()| exit::OK)
         }
+        Job::Live(opts) => {
+            let verdict = live::judge(conf_path, &opts)?;
+            println!("{verdict}");
+            Ok(verdict.exit_code())
+        }
         Job::Probe(opts) => {
             startup::Signals::watch();
             let deps = probe::dependencies(&conf::read_values(conf_path)?, true, true)?;
@@ -120,6 +127,9 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
             let values = conf::read_values(conf_path)?;
             let _relay = syslog::start(&m.syslog, conf_path, true, Some(&signals));
             migrate_phase(&m, &values, &signals, original_mask).map(|()| exit::OK)
+        }
+        Job::Presence { role, fingerprint } => {
+            presence::keep(&conf::read_values(conf_path)?, &role, &fingerprint).map(|()| exit::OK)
         }
         Job::Keys(plan::Keys::Check {
             options,
@@ -150,6 +160,7 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
         }
         Job::Run(r) => {
             if r.starts_up() {
+                name_process(live::pid1::STARTING);
                 let signals = startup::Signals::watch();
                 if r.config {
                     config_phase(conf_path, false, &signals)?;
@@ -189,16 +200,42 @@ fn run(startup: Startup, original_mask: &sys::SigSet) -> Result<i32> {
                 account: privileges::decide(r.user.as_deref())?,
             };
             if r.supervise {
+                name_process(live::pid1::SUPERVISING);
                 // A stop signal pending now exits at once: before the socket exists.
                 startup::settle();
                 // Dropped before pulp-init exits: supervise returns even for a stop signal.
                 let _relay = syslog::start(&r.syslog, conf_path, r.role.is_some(), None);
-                supervise::supervise(&service, &r.forwarding, original_mask)
+                let keeper = match (&r.presence, r.role) {
+                    (Some(m), Some(role)) => keeper(m, role, conf_path, &service),
+                    _ => None,
+                };
+                supervise::supervise(&service, keeper.as_ref(), &r.forwarding, original_mask)
             } else {
                 syslog::warn_if_exec_cannot_help(&r.syslog, conf_path, r.role.is_some());
                 Err(child::exec(&service, original_mask))
             }
         }
+    }
+}
+
+/// The presence keeper's command; none (with a warning) when it cannot be made.
+fn keeper(
+    m: &plan::Migration,
+    role: &roles::Role,
+    conf: &Path,
+    service: &child::Service,
+) -> Option<child::Service> {
+    // Without pulp-manage-db (a custom command) the image has no fingerprint to name.
+    let fp = fingerprint(m).map_or_else(|_| "unknown".to_string(), |f| f.value);
+    presence::keeper(conf, role.name, &fp, service)
+        .map_err(|e| log::warn!("{e}: this pod is not announced"))
+        .ok()
+}
+
+/// PID 1's name tells `check --live` the phase (the re-executed image would be `exe`).
+fn name_process(name: &std::ffi::CStr) {
+    if let Err(e) = sys::set_process_name(name) {
+        log::debug!("cannot set the process name: {e}");
     }
 }
 
@@ -240,6 +277,7 @@ fn migrate_phase(
         service: migration_service(m)?,
         worker_timeout: values.worker_timeout()?,
         settle: m.settle,
+        allow_older: m.allow_older,
     };
     let target = db::MongoTarget::from_conf(values)?;
     migrate::migrate(&target, &opts, signals, original_mask)
@@ -256,6 +294,7 @@ fn gate_phase(
         fingerprint: fingerprint(m)?,
         timeout: m.timeout,
         migrate: migration_service(m)?,
+        allow_older: m.allow_older,
     };
     gate::wait(
         &db::MongoTarget::from_conf(values)?,

@@ -15,6 +15,11 @@ use std::time::Duration;
 
 /// A readiness check answers within this, unless `--attempt-timeout` says otherwise.
 const CHECK_ATTEMPT: Duration = Duration::from_millis(800);
+/// `check --live`'s one attempt. Pulp's status view reads the database and opens a broker
+/// connection per request: a working httpd that is slow for a moment must not be
+/// restarted, and a hung one is caught as well by 5 s as by 800 ms. (The database's
+/// answer for a Celery role: a slow one is "not judged" at the deadline, never "not live".)
+const LIVE_ATTEMPT: Duration = Duration::from_secs(5);
 /// One attempt of `wait` and of a role's wait phase.
 const WAIT_ATTEMPT: Duration = Duration::from_secs(2);
 /// The version file of the image, when it has one (part of the migration fingerprint).
@@ -34,10 +39,17 @@ pub enum Job {
         diff: bool,
     },
     Probe(probe::Options),
+    /// `check --live`: is this container's service alive.
+    Live(crate::live::Options),
     /// `check --storage`: the write test as the service user.
     CheckStorage(StorageOptions, Option<String>),
     Migrate(Migration),
     Keys(Keys),
+    /// The presence keeper (started by a supervising PID 1).
+    Presence {
+        role: String,
+        fingerprint: String,
+    },
     Run(Box<Run>),
 }
 
@@ -69,6 +81,7 @@ pub struct Migration {
     pub lease: Duration,
     pub timeout: Duration,
     pub settle: Duration,
+    pub allow_older: bool,
     pub syslog: SyslogOptions,
 }
 
@@ -94,6 +107,9 @@ pub struct Run {
     pub user: Option<String>,
     pub supervise: bool,
     pub forwarding: Forwarding,
+    /// A presence keeper beside the service (supervised roles that use the database):
+    /// what the fingerprint is computed from.
+    pub presence: Option<Migration>,
 }
 
 impl Run {
@@ -112,11 +128,30 @@ impl Startup {
     pub fn from_cli(cli: Cli) -> Result<Startup> {
         let job = match &cli.command {
             Some(Command::Roles) => Job::Roles,
+            Some(Command::Presence {
+                pod_role,
+                fingerprint,
+            }) => Job::Presence {
+                role: pod_role.clone(),
+                fingerprint: fingerprint.clone(),
+            },
             Some(Command::Config { diff }) => Job::Config { diff: *diff },
             Some(Command::Wait) => Job::Probe(probe_options(&cli, false)),
-            Some(Command::Check { storage: true }) => {
+            Some(Command::Check { storage: true, .. }) => {
                 Job::CheckStorage(cli.storage.clone(), cli.common.user.clone())
             }
+            Some(Command::Check {
+                live: true,
+                live_role,
+                start_period,
+                url,
+                ..
+            }) => Job::Live(crate::live::Options {
+                role: live_role.clone(),
+                start_period: *start_period,
+                attempt_timeout: cli.common.attempt_timeout.unwrap_or(LIVE_ATTEMPT),
+                url: url.clone(),
+            }),
             Some(Command::Check { .. }) => Job::Probe(probe_options(&cli, true)),
             Some(Command::Migrate { force }) => Job::Migrate(migration(&cli, None, *force)),
             Some(Command::Keys {
@@ -170,7 +205,15 @@ fn run(cli: &Cli) -> Result<Run> {
             (!r.migrates && !cli.skip_migrate_wait).then(|| migration(cli, None, false)),
         ),
     };
+    let supervise = match cli.mode {
+        Mode::Supervise => true,
+        Mode::Exec => false,
+        Mode::Auto => std::process::id() == 1,
+    };
     Ok(Run {
+        presence: role
+            .filter(|r| supervise && r.needs_db && !cli.skip_presence)
+            .map(|_| migration(cli, None, false)),
         config,
         wait,
         migrate,
@@ -182,11 +225,7 @@ fn run(cli: &Cli) -> Result<Run> {
         syslog: cli.syslog.clone(),
         argv,
         user,
-        supervise: match cli.mode {
-            Mode::Supervise => true,
-            Mode::Exec => false,
-            Mode::Auto => std::process::id() == 1,
-        },
+        supervise,
         forwarding,
     })
 }
@@ -248,6 +287,7 @@ fn migration(cli: &Cli, role_user: Option<&str>, force: bool) -> Migration {
         lease: cli.common.lock_lease,
         timeout: cli.common.migrate_timeout,
         settle: cli.common.migrate_settle,
+        allow_older: cli.common.allow_older_image,
         syslog: cli.syslog.clone(),
     }
 }

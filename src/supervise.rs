@@ -28,7 +28,12 @@ impl Forwarding {
     }
 }
 
-pub fn supervise(service: &Service, fwd: &Forwarding, original_mask: &SigSet) -> Result<i32> {
+pub fn supervise(
+    service: &Service,
+    keeper: Option<&Service>,
+    fwd: &Forwarding,
+    original_mask: &SigSet,
+) -> Result<i32> {
     if std::process::id() != 1 {
         // Orphans of the service's descendants come to us instead of to the real init.
         if let Err(e) = sys::set_child_subreaper() {
@@ -57,6 +62,7 @@ pub fn supervise(service: &Service, fwd: &Forwarding, original_mask: &SigSet) ->
             .map(|a| format!(" as {} (uid {}, gid {})", a.name, a.uid, a.gid))
             .unwrap_or_default()
     );
+    let mut keeper_pid = keeper.and_then(|k| start_keeper(k, original_mask));
     sys::release_startup_pages();
     let every = SigSet::all_async();
     let mut kill_at: Option<Instant> = None;
@@ -91,11 +97,22 @@ pub fn supervise(service: &Service, fwd: &Forwarding, original_mask: &SigSet) ->
             }
         }
         while let Some(ended) = sys::reap_one() {
+            if Some(ended.pid) == keeper_pid {
+                log::warn!(
+                    "presence: the keeper (pid {}) exited with {}: this pod is not announced any more",
+                    ended.pid,
+                    ended.code
+                );
+                keeper_pid = None;
+            }
             if ended.pid == pid {
+                log_end(service, &ended);
+                if let Some(k) = keeper_pid {
+                    stop_keeper(k);
+                }
                 // Take what else has ended too, then leave: when PID 1 exits, the kernel
                 // ends what is left in the namespace.
                 while sys::reap_one().is_some() {}
-                log_end(service, &ended);
                 return Ok(ended.code);
             }
         }
@@ -109,6 +126,45 @@ pub fn supervise(service: &Service, fwd: &Forwarding, original_mask: &SigSet) ->
             );
             kill_at = None;
         }
+    }
+}
+
+/// The presence keeper, in a session of its own: forwarded signals are the service's.
+fn start_keeper(keeper: &Service, original_mask: &SigSet) -> Option<i32> {
+    let started = keeper
+        .command(original_mask, true)
+        .and_then(|mut c| c.spawn().map_err(|e| keeper.start_error(&e)));
+    match started {
+        // Never Child::wait: the reaper owns every wait.
+        Ok(child) => i32::try_from(child.id()).ok(),
+        Err(e) => {
+            log::warn!("presence: cannot start the keeper ({e}): this pod is not announced");
+            None
+        }
+    }
+}
+
+/// The service has ended: the keeper withdraws the pod's record, within a bound.
+fn stop_keeper(pid: i32) {
+    let _ = sys::kill(pid, libc::SIGTERM);
+    let until = Instant::now() + crate::presence::STOP_WAIT;
+    let chld = SigSet::of(&[libc::SIGCHLD]);
+    loop {
+        while let Some(ended) = sys::reap_one() {
+            if ended.pid == pid {
+                return;
+            }
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            log::warn!(
+                "presence: the keeper did not end within {}: killed",
+                crate::time::human(crate::presence::STOP_WAIT)
+            );
+            let _ = sys::kill(pid, libc::SIGKILL);
+            return;
+        }
+        sys::wait_signal(&chld, left.min(Duration::from_millis(100)));
     }
 }
 

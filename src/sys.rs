@@ -274,6 +274,43 @@ pub fn set_child_subreaper() -> io::Result<()> {
     }
 }
 
+/// SIGTERM when the parent (the supervising pulp-init) ends.
+pub fn die_with_parent() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGTERM as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    } != 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Names this process (its main thread: `/proc/self/comm`, at most 15 bytes), so that
+/// `check --live` can tell pulp-init's start-up from its run phase by PID 1's name.
+pub fn set_process_name(name: &std::ffi::CStr) -> io::Result<()> {
+    // SAFETY: prctl reads a NUL-terminated string that outlives the call (it copies up to
+    // 16 bytes).
+    if unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr(), 0, 0, 0) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Clock ticks per second, the unit of a process's start time in `/proc/PID/stat`.
+pub fn clock_ticks() -> u64 {
+    // SAFETY: sysconf with a valid name has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(n).ok().filter(|n| *n > 0).unwrap_or(100)
+}
+
 pub fn geteuid() -> u32 {
     // SAFETY: always succeeds.
     unsafe { libc::geteuid() }

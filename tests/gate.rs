@@ -10,37 +10,11 @@ use common::*;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A worker role with the stand-in as its migration command; its service is `true`.
-fn worker(db: &Db, fingerprint: &str, extra: &[&str]) -> Command {
-    let command = migrate_command();
-    let mut args = vec![
-        "--role",
-        "worker",
-        "--conf",
-        db.conf.arg(),
-        "--user",
-        MIGRATE_USER,
-        "--skip-config",
-        "--skip-wait",
-        "--migrate-command",
-        &command,
-    ];
-    args.extend_from_slice(extra);
-    args.extend_from_slice(&["--", "true"]);
-    let mut c = pulp_init(&args);
-    c.env("TEST_MONGO_URL", db.url())
-        .envs(migrate_env(&db.conf));
-    if !fingerprint.is_empty() {
-        c.env("PULP_INIT_MIGRATION_FINGERPRINT", fingerprint);
-    }
-    c
-}
-
 #[test]
 fn the_gate_opens_on_the_record_of_this_images_fingerprint() {
     let db = Db::new();
     db.query_args(&["record", "fp-old"]);
-    let running = Running::spawn(worker(&db, "fp-new", &[]));
+    let running = Running::spawn(db.gated_worker("fp-new", &[]));
     running.wait_for_stderr("schema: waiting", Duration::from_secs(20));
     has(&running.stderr(), "fingerprint fp-new");
     has(
@@ -59,7 +33,7 @@ fn the_gate_opens_on_the_record_of_this_images_fingerprint() {
 fn at_the_deadline_the_gate_names_both_fingerprints() {
     let db = Db::new();
     db.query_args(&["record", "fp-old"]);
-    let out = run(worker(&db, "fp-new", &["--migrate-timeout", "1s"]));
+    let out = run(db.gated_worker("fp-new", &["--migrate-timeout", "1s"]));
     assert_eq!(out.code, Some(75), "{}", out.stderr);
     has(
         &out.stderr,
@@ -75,7 +49,7 @@ fn at_the_deadline_the_gate_names_both_fingerprints() {
 #[test]
 fn a_database_migrated_outside_pulp_init_opens_the_gate_by_dry_run() {
     let db = Db::new();
-    let running = Running::spawn(worker(&db, "fp-new", &[]));
+    let running = Running::spawn(db.gated_worker("fp-new", &[]));
     running.wait_for_stderr("schema: waiting", Duration::from_secs(20));
     has(
         &running.stderr(),
@@ -90,10 +64,10 @@ fn a_database_migrated_outside_pulp_init_opens_the_gate_by_dry_run() {
 #[test]
 fn skip_migrate_wait_starts_at_once() {
     let db = Db::new();
-    let out = run(worker(&db, "fp-new", &["--skip-migrate-wait"]));
+    let out = run(db.gated_worker("fp-new", &["--skip-migrate-wait"]));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(!out.stderr.contains("schema:"), "{}", out.stderr);
-    let mut env_off = worker(&db, "fp-new", &[]);
+    let mut env_off = db.gated_worker("fp-new", &[]);
     env_off.env("PULP_INIT_SKIP_MIGRATE_WAIT", "1");
     let out = run(env_off);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -261,7 +235,7 @@ fn a_malformed_newest_record_does_not_hide_an_older_good_one() {
         "pulp_init",
         r#"{"_id": "migrated:fp-new", "fingerprint": "fp-new"}"#,
     ]);
-    let out = run(worker(&db, "fp-new", &["--migrate-timeout", "1s"]));
+    let out = run(db.gated_worker("fp-new", &["--migrate-timeout", "1s"]));
     assert_eq!(out.code, Some(75), "{}", out.stderr);
     assert_eq!(
         out.stderr
@@ -307,7 +281,7 @@ fn first_dry_run(db: &Db) -> i32 {
 #[test]
 fn the_gate_says_it_waits_at_once_and_opens_on_a_record_during_a_slow_dry_run() {
     let db = Db::new();
-    let mut c = worker(&db, "fp-new", &[]);
+    let mut c = db.gated_worker("fp-new", &[]);
     c.env("MIGRATE_DRY_RUN_SECONDS", "30");
     let running = Running::spawn(c);
     running.wait_for_stderr("schema: waiting", Duration::from_secs(20));
@@ -326,7 +300,7 @@ fn the_gate_says_it_waits_at_once_and_opens_on_a_record_during_a_slow_dry_run() 
 #[test]
 fn the_deadline_holds_during_a_slow_dry_run() {
     let db = Db::new();
-    let mut c = worker(&db, "fp-new", &["--migrate-timeout", "2s"]);
+    let mut c = db.gated_worker("fp-new", &["--migrate-timeout", "2s"]);
     c.env("MIGRATE_DRY_RUN_SECONDS", "60");
     let out = run(c);
     assert_eq!(out.code, Some(75), "{}", out.stderr);

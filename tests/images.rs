@@ -75,7 +75,7 @@ fn the_product_image_builds_its_binary_and_uses_archived_repositories_only() {
     // Run time: the binary as exec-form entrypoint, plain SIGTERM (pulp-init rewrites it).
     has(&file, "\nENTRYPOINT [\"/usr/bin/pulp-init\"]\n");
     has(&file, "\nSTOPSIGNAL SIGTERM\n");
-    has(&file, "CMD [\"/usr/bin/pulp-init\", \"check\"]");
+    has(&file, "CMD [\"/usr/bin/pulp-init\", \"check\", \"--live\"]");
     has(&file, "\nHEALTHCHECK ");
     has(&file, "\nVOLUME [\"/var/lib/pulp\", \"/var/www\"]\n");
     has(&file, "\nLABEL org.opencontainers.image.title=");
@@ -214,12 +214,13 @@ fn the_kubernetes_manifests_use_real_roles_variables_and_the_check_command() {
         assert!(env.iter().any(|l| l.ends_with(&format!(" {secret}_FILE"))));
         assert!(!env.iter().any(|l| l.ends_with(&format!(" {secret}"))));
     }
-    // Readiness and liveness of every Pulp workload: `pulp-init check`.
+    // Readiness of every Pulp workload: `pulp-init check` (the database and the broker);
+    // liveness: `pulp-init check --live` (its own process).
     let probes = facts("probe");
     let workloads = facts("workload");
     for name in facts("role").iter().map(|l| l.split(' ').next().unwrap()) {
-        for which in ["readiness", "liveness"] {
-            let probe = format!("{name} {which} /usr/bin/pulp-init check");
+        for (which, command) in [("readiness", "check"), ("liveness", "check --live")] {
+            let probe = format!("{name} {which} /usr/bin/pulp-init {command}");
             assert!(probes.contains(&probe), "no {probe:?} in {probes:?}");
         }
         let workload = workloads

@@ -512,18 +512,27 @@ fn after_the_probes_the_supervising_pid1_is_a_fresh_single_threaded_image() {
         "1000",
     ]));
     let init = init_pid(running.child.id());
-    wait_until("sleep under PID 1", Duration::from_secs(20), || {
-        children(init).len() == 1
-            && std::fs::read_to_string(format!("/proc/{}/cmdline", children(init)[0]))
-                .is_ok_and(|c| c.starts_with("sleep"))
-    });
+    // Beside the service: the presence keeper, a process of its own (its database client
+    // is not in PID 1).
+    let child_running = |name: &str| {
+        children(init).into_iter().find(|c| {
+            std::fs::read_to_string(format!("/proc/{c}/cmdline"))
+                .is_ok_and(|cmd| cmd.split('\0').take(2).any(|w| w == name))
+        })
+    };
+    wait_until(
+        "sleep and the keeper under PID 1",
+        Duration::from_secs(20),
+        || child_running("sleep").is_some() && child_running("presence").is_some(),
+    );
+    let sleep = child_running("sleep").unwrap();
     let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap();
     // The probes ran a tokio runtime with the MongoDB driver; none of it is left.
     assert_eq!(status_field("init", "Threads", &status), "1");
     // The service still gets the mask pulp-init was started with, not the blocked one.
-    let child = std::fs::read_to_string(format!("/proc/{}/status", children(init)[0])).unwrap();
+    let child = std::fs::read_to_string(format!("/proc/{sleep}/status")).unwrap();
     assert_eq!(status_field("sleep", "SigBlk", &child), "0000000000000000");
-    let env = std::fs::read(format!("/proc/{}/environ", children(init)[0])).unwrap();
+    let env = std::fs::read(format!("/proc/{sleep}/environ")).unwrap();
     assert!(!String::from_utf8_lossy(&env).contains("PULP_INIT_ORIGINAL_SIGMASK"));
     let maps = std::fs::read_to_string(format!("/proc/{init}/maps")).unwrap();
     assert!(!maps.contains("[anon:tokio"), "{maps}");

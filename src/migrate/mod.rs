@@ -10,7 +10,10 @@ mod store;
 use command::Output;
 pub use command::Spawned;
 use output::Kept;
-pub use store::{client_now, Store, KEYS_LOCK_ID};
+pub use store::{
+    client_now, expires as lock_expires, holder as lock_holder, pod_id, Presence, Store,
+    KEYS_LOCK_ID,
+};
 
 use crate::child::Service;
 use crate::db::MongoTarget;
@@ -50,6 +53,8 @@ pub struct Options {
     /// After the last process of the previous deployment went offline, this much more
     /// before migrating (its record goes before its process ends).
     pub settle: Duration,
+    /// Start on a database a newer image migrated (`--allow-older-image`).
+    pub allow_older: bool,
 }
 
 /// The fingerprint of the installed Pulp: `given` if set; else a SHA-256 of the version
@@ -213,10 +218,32 @@ pub fn migrate(
     })
 }
 
+/// This image's record is older than another image's migration: Pulp 2's migrations
+/// only go forward, so this image's code may not know the schema (a rollback). Exit 75
+/// naming both, unless `allow` (then a warning).
+pub async fn refuse_older_image(
+    store: &Store,
+    mine: &store::Record,
+    allow: bool,
+    phase: &str,
+) -> Result<()> {
+    let Some(newer) = store.newer_migration(mine).await? else {
+        return Ok(());
+    };
+    let what = format!(
+        "{phase}: the database was migrated for a newer image, fingerprint {newer}, after this image's ({mine}); Pulp 2's migrations only go forward, so this image's code may not work on that schema"
+    );
+    if allow {
+        log::warn!("{what}: starting anyway (--allow-older-image)");
+        return Ok(());
+    }
+    Err(Error::Lock(format!(
+        "{what}: deploy the newer image again (or restore the database from before the upgrade), or start anyway with --allow-older-image (PULP_INIT_ALLOW_OLDER_IMAGE=true)"
+    )))
+}
+
 pub fn holder_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "unknown-host".into());
+    let host = crate::presence::host_name();
     format!(
         "{host}/pid {}/started {}",
         std::process::id(),
@@ -268,11 +295,7 @@ fn announce_online(beats: &store::Heartbeats, last: &mut store::Heartbeats) {
         } else {
             log::info!(
                 "migrations: waiting: Pulp processes of the previous deployment are online: {}",
-                some_of(beats.online.iter().map(|o| format!(
-                    "{} (heartbeat {} ago)",
-                    o.name,
-                    human(o.age)
-                )))
+                some_of(beats.online.iter().map(ToString::to_string))
             );
         }
     }
@@ -328,6 +351,7 @@ impl Migration<'_> {
         }
         if fp.trusted {
             if let Some(r) = self.store.record(&fp.value).await? {
+                refuse_older_image(self.store, &r, self.opts.allow_older, "migrations").await?;
                 log::info!(
                     "migrations: skipped: already done for fingerprint {r} (after {})",
                     human(self.started.elapsed())

@@ -33,6 +33,9 @@ pub struct Record {
     pub fingerprint: String,
     pub completed_at: DateTime,
     pub holder: String,
+    /// The command ran (a record written before `how` existed counts); false when a
+    /// `--dry-run` found nothing to migrate.
+    pub migrated: bool,
 }
 
 impl std::fmt::Display for Record {
@@ -47,11 +50,45 @@ impl std::fmt::Display for Record {
     }
 }
 
-/// A Pulp process whose heartbeat is recent: its name and the heartbeat's age.
+/// A Pulp process whose heartbeat is recent (its name and the heartbeat's age), or a pod
+/// whose presence record is (`image`: the fingerprint of its image).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Online {
     pub name: String,
     pub age: Duration,
+    pub image: Option<String>,
+}
+
+impl std::fmt::Display for Online {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.image {
+            Some(image) => write!(
+                f,
+                "{} (image {image}, seen {} ago)",
+                self.name,
+                crate::time::human(self.age)
+            ),
+            None => write!(
+                f,
+                "{} (heartbeat {} ago)",
+                self.name,
+                crate::time::human(self.age)
+            ),
+        }
+    }
+}
+
+/// What one pod announces: its role and the fingerprint of its image.
+#[derive(Debug, Clone)]
+pub struct Presence {
+    /// `pod:<host name>`.
+    pub id: String,
+    pub role: String,
+    pub host: String,
+    pub fingerprint: String,
+    /// This keeper's own name: a record another keeper (a restarted container with the
+    /// same host name) made is not removed.
+    pub keeper: String,
 }
 
 /// What Pulp's `workers` collection says: the processes online, newest heartbeat first,
@@ -86,11 +123,19 @@ fn plus(t: DateTime, d: Duration) -> DateTime {
     )
 }
 
+/// Presence records: `pod:<host>`.
+const POD_PREFIX: &str = "pod:";
+
+pub fn pod_id(host: &str) -> String {
+    format!("{POD_PREFIX}{host}")
+}
+
 fn record_of(d: &Document) -> Option<Record> {
     Some(Record {
         fingerprint: d.get_str("fingerprint").ok()?.to_string(),
         completed_at: *d.get_datetime("completed_at").ok()?,
         holder: d.get_str("holder").unwrap_or("?").to_string(),
+        migrated: d.get_str("how") != Ok("dry-run"),
     })
 }
 
@@ -332,6 +377,88 @@ impl Store {
         }
     }
 
+    /// A record of another image that migrated the database after `mine` was completed
+    /// (the newest such): Pulp 2's migrations only go forward, so `mine`'s code may not
+    /// know that schema.
+    pub async fn newer_migration(&self, mine: &Record) -> Result<Option<Record>> {
+        let read = |e| Error::database("reading the completion records", e);
+        let mut cursor = self
+            .coll
+            .find(doc! {
+                "_id": { "$regex": "^migrated:" },
+                "fingerprint": { "$ne": mine.fingerprint.as_str() },
+                "completed_at": { "$gt": mine.completed_at },
+            })
+            .sort(doc! { "completed_at": -1 })
+            .await
+            .map_err(read)?;
+        while cursor.advance().await.map_err(read)? {
+            let d = cursor.deserialize_current().map_err(read)?;
+            if let Some(r) = self.readable_record(&d).filter(|r| r.migrated) {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The migration lock's holder while its lease runs (by the server's clock).
+    pub async fn migration_running(&self) -> Result<Option<Document>> {
+        let now = self.server_now().await?;
+        self.coll
+            .find_one(doc! { "_id": MIGRATION_LOCK_ID, "expires": { "$gt": now } })
+            .await
+            .map_err(|e| Error::database("reading the lock", e))
+    }
+
+    /// Writes (or refreshes) this pod's presence record, `last_seen` by the server's clock.
+    pub async fn announce(&self, p: &Presence) -> Result<()> {
+        self.coll
+            .update_one(
+                doc! { "_id": &p.id },
+                doc! {
+                    "$set": {
+                        "role": &p.role,
+                        "host": &p.host,
+                        "fingerprint": &p.fingerprint,
+                        "keeper": &p.keeper,
+                    },
+                    "$currentDate": { "last_seen": true },
+                },
+            )
+            .upsert(true)
+            .await
+            .map_err(|e| Error::database("announcing this pod", e))?;
+        Ok(())
+    }
+
+    /// Removes this pod's presence record, if this keeper wrote it.
+    pub async fn withdraw(&self, p: &Presence) -> Result<bool> {
+        let r = self
+            .coll
+            .delete_one(doc! { "_id": &p.id, "keeper": &p.keeper })
+            .await
+            .map_err(|e| Error::database("withdrawing this pod", e))?;
+        Ok(r.deleted_count == 1)
+    }
+
+    /// The age of one Pulp process's heartbeat by the server's clock (negative: ahead of
+    /// it), or None when `workers` has no record of that name with a date `last_heartbeat`.
+    pub async fn heartbeat_age(&self, name: &str) -> Result<Option<i64>> {
+        let now = self.server_now().await?;
+        let record = self
+            .db
+            .collection::<Document>("workers")
+            .find_one(doc! { "_id": name })
+            .await
+            .map_err(|e| Error::database("reading Pulp's workers", e))?;
+        Ok(record.and_then(|d| {
+            d.get_datetime("last_heartbeat").ok().map(|beat| {
+                now.timestamp_millis()
+                    .saturating_sub(beat.timestamp_millis())
+            })
+        }))
+    }
+
     /// Pulp processes (workers, resource_manager, scheduler) whose heartbeat in Pulp's
     /// `workers` collection is younger than `timeout` by the server's clock, newest first.
     /// A heartbeat ahead of the server's clock by less than `timeout` counts as just now.
@@ -371,11 +498,46 @@ impl Store {
             out.online.push(Online {
                 name: name.to_string(),
                 age: Duration::from_millis(u64::try_from(age).unwrap_or(0)),
+                image: None,
             });
         }
+        self.pods(now, since, &mut out).await?;
         out.online.sort_by_key(|o| o.age);
         out.ahead.sort();
         Ok(out)
+    }
+
+    /// Pods whose presence record was refreshed after `since`: every role, httpd too,
+    /// which has no record in Pulp's `workers`.
+    async fn pods(&self, now: DateTime, since: DateTime, out: &mut Heartbeats) -> Result<()> {
+        let read = |e| Error::database("reading the pods' presence", e);
+        let mut cursor = self
+            .coll
+            .find(doc! {
+                "_id": { "$regex": format!("^{POD_PREFIX}") },
+                "last_seen": { "$gt": since },
+            })
+            .await
+            .map_err(read)?;
+        while cursor.advance().await.map_err(read)? {
+            let d = cursor.deserialize_current().map_err(read)?;
+            let Ok(seen) = d.get_datetime("last_seen") else {
+                continue;
+            };
+            let age = now
+                .timestamp_millis()
+                .saturating_sub(seen.timestamp_millis());
+            out.online.push(Online {
+                name: format!(
+                    "{} on {}",
+                    d.get_str("role").unwrap_or("a pod"),
+                    d.get_str("host").unwrap_or("?")
+                ),
+                age: Duration::from_millis(u64::try_from(age).unwrap_or(0)),
+                image: Some(d.get_str("fingerprint").unwrap_or("?").to_string()),
+            });
+        }
+        Ok(())
     }
 }
 

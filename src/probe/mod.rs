@@ -5,6 +5,8 @@ mod amqp;
 mod backoff;
 mod mongo;
 mod net;
+pub use mongo::describe as describe_db_error;
+pub use net::connect;
 
 use crate::conf::Values;
 use crate::error::{Error, Result};

@@ -120,6 +120,11 @@ impl MongoTarget {
     }
 }
 
+/// A driver error in one line, the server's own error inside a server-selection one.
+pub fn describe(e: &mongodb::error::Error) -> String {
+    first_line(&server_error(&e.to_string()))
+}
+
 /// A server-selection error names the topology; the server's own error inside it is the
 /// part worth reading ("invalid peer certificate: UnknownIssuer").
 fn server_error(text: &str) -> String {

@@ -40,6 +40,8 @@ The test's own queries (run as any user, no pulp-manage-db behaviour):
   migrate.py workers N  inserts N workers documents with a heartbeat of now
   migrate.py heartbeat NAME SECONDS   refreshes Pulp's workers/NAME heartbeat every
                         0.1 s for SECONDS, then prints the last heartbeat (epoch seconds)
+  migrate.py pods        prints the pods' presence records (pulp_init, _id pod:<host>), one JSON line each
+  migrate.py delete COLLECTION JSON   deletes the matching documents, prints how many
   migrate.py delete-worker NAME   removes workers/NAME (as a clean stop does), prints when
                         (epoch seconds)
 Output goes to stdout/stderr, as pulp-manage-db's does.
@@ -53,7 +55,7 @@ import pymongo
 
 QUERIES = {"runs", "dry-runs", "lock", "records", "record-of", "pids", "dry-run-pids", "online", "first-start",
            "lease-left", "schema-current", "record", "insert", "workers", "heartbeat",
-           "delete-worker"}
+           "delete-worker", "pods", "delete"}
 what = sys.argv[1] if len(sys.argv) > 1 else ""
 
 if what not in QUERIES:
@@ -108,6 +110,13 @@ if what in QUERIES:
     elif what == "pids":
         for r in db.test_runs.find({}, sort=[("start", 1)]):
             print(r["pid"])
+    elif what == "pods":
+        import json
+        for r in db.pulp_init.find({"_id": {"$regex": "^pod:"}}, sort=[("_id", 1)]):
+            print(json.dumps(r, default=str))
+    elif what == "delete":
+        import json
+        print(db[sys.argv[2]].delete_many(json.loads(sys.argv[3])).deleted_count)
     elif what == "delete-worker":
         db.workers.delete_one({"_id": sys.argv[2]})
         print("%.6f" % time.time(), flush=True)

@@ -585,6 +585,34 @@ impl Db {
         format!("mongodb://127.0.0.1:{}/", self.mongo.port)
     }
 
+    /// A worker role at the schema gate, of image `fingerprint` (none: no
+    /// `PULP_INIT_MIGRATION_FINGERPRINT`), the stand-in its migration command; its service
+    /// is `true`.
+    pub fn gated_worker(&self, fingerprint: &str, extra: &[&str]) -> Command {
+        let command = migrate_command();
+        let mut args = vec![
+            "--role",
+            "worker",
+            "--conf",
+            self.conf.arg(),
+            "--user",
+            MIGRATE_USER,
+            "--skip-config",
+            "--skip-wait",
+            "--migrate-command",
+            &command,
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "true"]);
+        let mut c = pulp_init(&args);
+        c.env("TEST_MONGO_URL", self.url())
+            .envs(migrate_env(&self.conf));
+        if !fingerprint.is_empty() {
+            c.env("PULP_INIT_MIGRATION_FINGERPRINT", fingerprint);
+        }
+        c
+    }
+
     /// `pulp-init migrate` with the stand-in, as `MIGRATE_USER`, and `env`.
     pub fn migrate(&self, extra: &[&str], env: &[(&str, &str)]) -> Command {
         let command = migrate_command();
