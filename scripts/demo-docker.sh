@@ -75,7 +75,7 @@ echo
 echo "== Pulp's status API (httpd, port $port): the Celery processes online"
 status | python3 -c 'import json,sys; print("   known_workers:", ", ".join(sorted(w["_id"] for w in json.load(sys.stdin)["known_workers"])))'
 echo
-echo "== a rolling upgrade: image v2 (v1 + another /etc/pulp-init/version), a 10 s task running"
+echo "== a rolling upgrade: image v2 (v1 + another /etc/pulp-init/version), 10 s tasks running"
 mkdir "$tmp/v2"
 echo "pulp-init-test stand-ins, release 2 (demo)" >"$tmp/v2/version"
 printf 'FROM pulp-init-test/role:latest\nCOPY version /etc/pulp-init/version\n' >"$tmp/v2/Containerfile"
@@ -83,17 +83,20 @@ vols=$(docker volume ls -q | sort)
 docker build -q --force-rm -f "$tmp/v2/Containerfile" -t "$v2" "$tmp/v2" >/dev/null
 # The classic builder's step container leaves the image's anonymous volumes behind.
 comm -13 <(echo "$vols") <(docker volume ls -q | sort) | xargs -r docker volume rm >/dev/null
-docker exec "$(id resource_manager)" /opt/venv/bin/python -c "import importlib, runpy, sys
+# Three tasks: the stand-in's workers consume the resource_manager queue too, one each.
+for _ in 1 2 3; do
+  docker exec "$(id resource_manager)" /opt/venv/bin/python -c "import importlib, runpy, sys
 importlib.import_module('pulp.server.async.app')
 sys.argv = ['send_slow.py', '10']
-runpy.run_path('/opt/stand-ins/celery/send_slow.py', run_name='__main__')" >/dev/null
+runpy.run_path('/opt/stand-ins/celery/send_slow.py', run_name='__main__')" >/dev/null 2>&1
+done
 before=$(runs)
 echo "   migrations so far: $before; PULP_TEST_ROLE_IMAGE=$v2 docker-compose up -d"
 t0=$SECONDS
 PULP_TEST_ROLE_IMAGE=$v2 compose up -d 2>&1 | sed 's/^/   /'
 export PULP_TEST_ROLE_IMAGE=$v2
 wait_healthy
-echo "   v2 up and healthy $((SECONDS - t0)) s after up -d (the v1 resource manager finished its task first)"
+echo "   v2 up and healthy $((SECONDS - t0)) s after up -d (v1's resource manager finished its task first: warm stop)"
 echo "-- v2 beat: waits for the v1 processes, then migrates once"
 docker logs "$(id beat)" 2>&1 | grep -E 'migrations: ' | sed 's/^/   /'
 echo "-- v2 worker1 and apache: waited at the schema gate, then started"

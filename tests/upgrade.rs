@@ -448,8 +448,9 @@ fn a_rolling_upgrade_compose_then_kubernetes_order_migrates_once_after_the_old_p
     );
     has(&shown, &format!("resource_manager@{rm1_host} (heartbeat "));
     has(&shown, "migrations: no Pulp process is online any more");
-    let after = migrated_after(starts[1], &died, &v1[..4], &shown);
-    println!("compose: migration start after the last v1 Celery process ended: {after:.2} s");
+    // Presence: after the last v1 pod of any role, httpd's too (it has no Pulp record).
+    let after = migrated_after(starts[1], &died, &v1, &shown);
+    println!("compose: migration start after the last v1 pod ended: {after:.2} s");
     let mut latencies = gate_openings(&db, &fp2, &v2_ids);
     let (down, up) = downtime.unwrap();
     println!(
@@ -511,6 +512,8 @@ fn a_rolling_upgrade_compose_then_kubernetes_order_migrates_once_after_the_old_p
     for c in &v2_ids[..4] {
         has(&waiting, &format!("@{} (heartbeat ", host(c)));
     }
+    // ... and v2's httpd, by its pod's presence record.
+    has(&waiting, &format!("apache on {} (image ", host(&v2_ids[4])));
     assert_eq!(
         migration_starts(&db).len(),
         2,
@@ -543,10 +546,8 @@ fn a_rolling_upgrade_compose_then_kubernetes_order_migrates_once_after_the_old_p
     let fp3 = migrated_fingerprint(beat3);
     let starts = migration_starts(&db);
     assert_eq!(starts.len(), 3, "one run each for v1, v2, v3");
-    let after = migrated_after(starts[2], &died, &v2_ids[..4], &logs(beat3));
-    println!(
-        "kubernetes order: migration start after the last v2 Celery process ended: {after:.2} s"
-    );
+    let after = migrated_after(starts[2], &died, &v2_ids, &logs(beat3));
+    println!("kubernetes order: migration start after the last v2 pod ended: {after:.2} s");
     latencies.extend(gate_openings(&db, &fp3, &v3_ids));
     let (down, up) = downtime.unwrap();
     println!(
@@ -558,6 +559,70 @@ fn a_rolling_upgrade_compose_then_kubernetes_order_migrates_once_after_the_old_p
         p95(latencies.clone()) * 1000.0,
         latencies.len()
     );
+
+    // Rolling back, v3 -> v2, after v3 migrated: v2's pods refuse the database (exit 75,
+    // naming both fingerprints) each time the restart policy starts them again...
+    let mut stop = vec!["stop"];
+    stop.extend(ROLES);
+    next.ok(&stop);
+    let mut start = vec!["start"];
+    start.extend(ROLES);
+    stack.ok(&start);
+    for (r, c) in ROLES.iter().zip(&v2_ids) {
+        wait_until(
+            Duration::from_secs(120),
+            || {
+                format!(
+                    "{r} v2: restarts {}:\n{}",
+                    inspect(c, "{{.RestartCount}}"),
+                    logs(c)
+                )
+            },
+            || {
+                inspect(c, "{{.RestartCount}}").parse::<u32>().unwrap() >= 1
+                    && logs(c).matches("newer image").count() >= 2
+            },
+        );
+        let shown = logs(c);
+        let refusal = shown.lines().rfind(|l| l.contains("newer image")).unwrap();
+        assert!(
+            refusal.contains(&fp3) && refusal.contains(&fp2),
+            "{refusal}"
+        );
+        has(refusal, "--allow-older-image");
+        let state = inspect(c, "{{.State.Running}} {{.State.ExitCode}}");
+        assert!(state.ends_with(" 75"), "{r} v2: {state}:\n{shown}");
+    }
+    println!("rollback: every v2 pod exits 75 (restarted, 75 again), naming {fp3} and {fp2}");
+    // ... and start with PULP_INIT_ALLOW_OLDER_IMAGE=true, without migrating.
+    let allow = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        allow.path(),
+        format!(
+            "services:\n{}",
+            ROLES
+                .map(|r| format!(
+                    "  {r}:\n    environment: {{PULP_INIT_ALLOW_OLDER_IMAGE: \"true\"}}\n"
+                ))
+                .concat()
+        ),
+    )
+    .unwrap();
+    stack.add_file(allow.path());
+    let mut up = vec!["up", "-d", "--no-deps"];
+    up.extend(ROLES);
+    stack.ok(&up);
+    let back = stack_up(&stack);
+    for (r, c) in ROLES.iter().zip(&back) {
+        has(&logs(c), "starting anyway (--allow-older-image)");
+        assert_eq!(inspect(c, "{{.RestartCount}}"), "0", "{r}:\n{}", logs(c));
+    }
+    assert_eq!(
+        migration_starts(&db).len(),
+        3,
+        "a rollback migrates nothing"
+    );
+    println!("rollback with PULP_INIT_ALLOW_OLDER_IMAGE=true: every v2 role up");
     println!("the whole test: {:?}", started.elapsed());
     next.ok(&["down", "-v", "-t", "5"]);
     stack.ok(&["down", "-v", "-t", "5"]);
