@@ -508,12 +508,29 @@ fn a_rolling_upgrade_compose_then_kubernetes_order_migrates_once_after_the_old_p
             "{r} v3 started before the migration"
         );
     }
+    // The line names 5 of them and counts the rest: v2's 4 Pulp records (workers,
+    // resource manager, scheduler) and its 5 pods' presence records (httpd's among them).
+    let v2_hosts: Vec<String> = v2_ids.iter().map(|c| host(c)).collect();
+    let nine =
+        |l: &&str| l.contains("previous deployment are online: ") && l.ends_with(" and 4 more");
+    wait_until(
+        Duration::from_secs(30),
+        || logs(beat3),
+        || logs(beat3).lines().any(|l| nine(&l)),
+    );
     let waiting = logs(beat3);
-    for c in &v2_ids[..4] {
-        has(&waiting, &format!("@{} (heartbeat ", host(c)));
+    let line = waiting.lines().rfind(nine).unwrap();
+    let named = line.split_once("are online: ").unwrap().1;
+    for entry in named.trim_end_matches(" and 4 more").split("), ") {
+        assert!(
+            v2_hosts
+                .iter()
+                .any(|h| entry.contains(&format!("@{h} (heartbeat "))
+                    || entry.contains(&format!(" on {h} (image {fp2}"))),
+            "not a v2 process: {entry:?} in {line}"
+        );
     }
-    // ... and v2's httpd, by its pod's presence record.
-    has(&waiting, &format!("apache on {} (image ", host(&v2_ids[4])));
+    println!("kubernetes order: v3's beat waited for {named}");
     assert_eq!(
         migration_starts(&db).len(),
         2,
@@ -565,6 +582,7 @@ fn a_rolling_upgrade_compose_then_kubernetes_order_migrates_once_after_the_old_p
     let mut stop = vec!["stop"];
     stop.extend(ROLES);
     next.ok(&stop);
+    let watch = Deaths::watch();
     let mut start = vec!["start"];
     start.extend(ROLES);
     stack.ok(&start);
@@ -580,7 +598,7 @@ fn a_rolling_upgrade_compose_then_kubernetes_order_migrates_once_after_the_old_p
             },
             || {
                 inspect(c, "{{.RestartCount}}").parse::<u32>().unwrap() >= 1
-                    && logs(c).matches("newer image").count() >= 2
+                    && watch.seen().iter().filter(|(_, id, _)| id == c).count() >= 2
             },
         );
         let shown = logs(c);
@@ -590,8 +608,18 @@ fn a_rolling_upgrade_compose_then_kubernetes_order_migrates_once_after_the_old_p
             "{refusal}"
         );
         has(refusal, "--allow-older-image");
-        let state = inspect(c, "{{.State.Running}} {{.State.ExitCode}}");
-        assert!(state.ends_with(" 75"), "{r} v2: {state}:\n{shown}");
+    }
+    let died = watch.finish();
+    for (r, c) in ROLES.iter().zip(&v2_ids) {
+        let codes: Vec<i32> = died
+            .iter()
+            .filter(|(_, id, _)| id == c)
+            .map(|d| d.2)
+            .collect();
+        assert!(
+            codes.len() >= 2 && codes.iter().all(|&c| c == 75),
+            "{r} v2 exits: {codes:?}"
+        );
     }
     println!("rollback: every v2 pod exits 75 (restarted, 75 again), naming {fp3} and {fp2}");
     // ... and start with PULP_INIT_ALLOW_OLDER_IMAGE=true, without migrating.
