@@ -81,7 +81,7 @@ wait_up() { # KIND
     all=1
     for r in "${roles[@]}"; do
       id=$(compose "${files[@]}" -p "$project" ps -q "$r")
-      docker logs "$id" 2>&1 | grep -qF "$(ready_line "$r")" || { all=0; break; }
+      grep -qF "$(ready_line "$r")" <<<"$(docker logs "$id" 2>&1)" || { all=0; break; }
       if [[ $1 == init ]]; then
         [[ $(docker inspect -f '{{.State.Health.Status}}' "$id") == healthy ]] || { all=0; break; }
       fi
@@ -125,7 +125,7 @@ one() { # KIND ROUND
   # The stand-in's workers consume the resource_manager queue too: tasks are sent until one
   # runs on the resource manager (its warm stop waits for it).
   local sent=0 deadline
-  until docker logs "${v1[resource_manager]}" 2>&1 | grep -q 'slow task start'; do
+  until grep -q 'slow task start' <<<"$(docker logs "${v1[resource_manager]}" 2>&1)"; do
     ((sent < 8)) || { echo "FAILED: $kind round $round: no task on the resource manager" >&2; return 1; }
     docker exec "${v1[resource_manager]}" /opt/venv/bin/python -c "import importlib, runpy, sys
 importlib.import_module('pulp.server.async.app')
@@ -133,7 +133,7 @@ sys.argv = ['send_slow.py', '$TASK']
 runpy.run_path('/opt/stand-ins/celery/send_slow.py', run_name='__main__')" >/dev/null 2>&1
     sent=$((sent + 1))
     deadline=$((SECONDS + 2))
-    while ((SECONDS < deadline)) && ! docker logs "${v1[resource_manager]}" 2>&1 | grep -q 'slow task start'; do sleep 0.1; done
+    while ((SECONDS < deadline)) && ! grep -q 'slow task start' <<<"$(docker logs "${v1[resource_manager]}" 2>&1)"; do sleep 0.1; done
   done
   # Die events streamed (the engine keeps only its last 256 events; health checks fill them).
   docker events --filter type=container --filter event=die \

@@ -32,15 +32,16 @@ id() { compose ps -q "$1"; }
 # Waits (at most 300 s) until every container of the project is healthy and every role's
 # process is up.
 wait_healthy() {
-  local deadline=$((SECONDS + 300)) c all
+  local deadline=$((SECONDS + 300)) c all shown
   while ((SECONDS < deadline)); do
     all=1
     for c in $(compose ps -q); do
       [[ $(docker inspect -f '{{.State.Health.Status}}' "$c") == healthy ]] || { all=0; break; }
     done
-    ((all)) && compose logs --no-color 2>/dev/null | grep -q 'stand-in: beat ready' \
-      && [[ $(docker logs "$(id apache)" 2>&1 | grep -c 'resuming normal operations') -ge 1 ]] \
-      && [[ $(compose logs --no-color 2>/dev/null | grep -c 'stand-in: worker .* ready') -ge 3 ]] && return 0
+    # Read whole, then searched (grep -q ending a pipe early fails it under pipefail).
+    shown=$(compose logs --no-color 2>/dev/null)
+    ((all)) && [[ $shown == *'stand-in: beat ready'* && $shown == *'resuming normal operations'* ]] \
+      && [[ $(grep -c 'stand-in: worker .* ready' <<<"$shown") -ge 3 ]] && return 0
     sleep 0.5
   done
   compose ps; echo "demo: the stack is not healthy within 300 s" >&2; return 1
@@ -64,7 +65,7 @@ for r in beat worker1; do
 done
 echo
 live=(--live)
-docker exec "$(id apache)" /usr/bin/pulp-init check --help 2>&1 | grep -q -- --live || live=()
+grep -q -- --live <<<"$(docker exec "$(id apache)" /usr/bin/pulp-init check --help 2>&1)" || live=()
 echo "== pulp-init check ${live[*]} in the worker1 and apache containers (the health check)"
 [[ ${#live[@]} -eq 0 ]] && echo "   (this pulp-init has no check --live yet: plain check, MongoDB and the broker answer)"
 for r in worker1 apache; do
@@ -80,7 +81,8 @@ mkdir "$tmp/v2"
 echo "pulp-init-test stand-ins, release 2 (demo)" >"$tmp/v2/version"
 printf 'FROM pulp-init-test/role:latest\nCOPY version /etc/pulp-init/version\n' >"$tmp/v2/Containerfile"
 vols=$(docker volume ls -q | sort)
-docker build -q --force-rm -f "$tmp/v2/Containerfile" -t "$v2" "$tmp/v2" >/dev/null
+docker build -q --force-rm -f "$tmp/v2/Containerfile" -t "$v2" "$tmp/v2" >/dev/null 2>"$tmp/err" \
+  || { cat "$tmp/err" >&2; exit 1; }
 # The classic builder's step container leaves the image's anonymous volumes behind.
 comm -13 <(echo "$vols") <(docker volume ls -q | sort) | xargs -r docker volume rm >/dev/null
 # Three tasks: the stand-in's workers consume the resource_manager queue too, one each.
