@@ -150,9 +150,16 @@ async fn gate(
                 }
                 match code.map(DryRun::of) {
                     Ok(DryRun::UpToDate) => {
+                        // As beat does on the same answer: this image's record, so that a
+                        // beat of this image does not take this role's heartbeats for the
+                        // previous deployment's and wait for them.
+                        store
+                            .confirm_record(&fp.value, &migrate::holder_id())
+                            .await?;
                         break Ok(format!(
-                            "schema: {name} --dry-run reports nothing to migrate, after waiting {}",
-                            human(started.elapsed())
+                            "schema: {name} --dry-run reports nothing to migrate, after waiting {} (recorded for {})",
+                            human(started.elapsed()),
+                            fp.value
                         ));
                     }
                     Ok(DryRun::Pending) => {

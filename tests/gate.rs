@@ -59,6 +59,62 @@ fn a_database_migrated_outside_pulp_init_opens_the_gate_by_dry_run() {
     let (code, _, _, log) = running.finish(Duration::from_secs(20));
     assert_eq!(code, Some(0), "{log}");
     has(&log, "--dry-run reports nothing to migrate");
+    has(&log, "(recorded for fp-new)");
+    // The answer is recorded, as beat records it: a beat of this image skips.
+    has(
+        &db.query_args(&["record-of", "fp-new"]),
+        "\"how\": \"dry-run\"",
+    );
+}
+
+#[test]
+fn a_new_image_without_new_migrations_does_not_keep_its_beat_waiting_for_its_own_workers() {
+    // A rebuild with a new version file and the same schema: the gated roles open on
+    // --dry-run and heartbeat; the new beat, waiting for "the previous deployment", must
+    // not wait for them until --migrate-timeout (and again after every restart).
+    let db = Db::new();
+    db.query_args(&["record", "fp-old"]);
+    db.query_args(&["schema-current"]);
+    let mut heartbeat = Command::new(python())
+        .args([
+            &program(),
+            "heartbeat",
+            "reserved_resource_worker-1@new-pod",
+            "120",
+        ])
+        .env("TEST_MONGO_URL", db.url())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(20);
+    while db.query_args(&["online"]) == "0" {
+        assert!(Instant::now() < until, "no heartbeat");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let beat = Running::spawn(db.migrate(
+        &["--migrate-timeout", "60s"],
+        &[("PULP_INIT_MIGRATION_FINGERPRINT", "fp-new")],
+    ));
+    beat.wait_for_stderr(
+        "previous deployment are online: reserved_resource_worker-1@new-pod",
+        Duration::from_secs(20),
+    );
+    let out = run(db.gated_worker("fp-new", &[]));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let (code, _, elapsed, log) = beat.finish(Duration::from_secs(20));
+    let _ = heartbeat.kill();
+    let _ = heartbeat.wait();
+    assert_eq!(code, Some(0), "{log}");
+    has(
+        &log,
+        "migrations: a record for this image came while waiting (fp-new by ",
+    );
+    has(
+        &log,
+        "migrations: skipped: done meanwhile for fingerprint fp-new",
+    );
+    assert_eq!(db.runs(), (0, 0), "{log}");
+    assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
 }
 
 #[test]

@@ -404,6 +404,9 @@ impl Migration<'_> {
         let mut any_seen = false;
         let mut settled = false;
         loop {
+            if self.recorded_meanwhile().await? {
+                return Ok(());
+            }
             let beats = self.store.online(self.opts.worker_timeout).await?;
             announce_online(&beats, &mut seen);
             let Some(newest) = beats.online.first() else {
@@ -438,6 +441,23 @@ impl Migration<'_> {
             )
             .await;
         }
+    }
+
+    /// A record for this image came while beat waited (a gated role of this image opened
+    /// on `--dry-run`, or another beat): the processes online may be this image's own,
+    /// and `done_meanwhile` decides under the lock.
+    async fn recorded_meanwhile(&self) -> Result<bool> {
+        let fp = self.fingerprint();
+        if self.opts.force || !fp.trusted {
+            return Ok(false);
+        }
+        Ok(match self.store.record(&fp.value).await? {
+            Some(r) => {
+                log::info!("migrations: a record for this image came while waiting ({r})");
+                true
+            }
+            None => false,
+        })
     }
 
     /// Until the lock is ours.
