@@ -508,20 +508,25 @@ fn a_rolling_upgrade_compose_then_kubernetes_order_migrates_once_after_the_old_p
             "{r} v3 started before the migration"
         );
     }
-    // The line names 5 of them and counts the rest: v2's 4 Pulp records (workers,
-    // resource manager, scheduler) and its 5 pods' presence records (httpd's among them).
+    // The line names v2's 4 Pulp records (workers, resource manager, scheduler) and, of the
+    // 5 pods' presence records, the one no Pulp record stands for: httpd's.
     let v2_hosts: Vec<String> = v2_ids.iter().map(|c| host(c)).collect();
-    let nine =
-        |l: &&str| l.contains("previous deployment are online: ") && l.ends_with(" and 4 more");
+    let apache2 = &v2_hosts[ROLES.iter().position(|r| *r == "apache").unwrap()];
+    let httpd_named = format!(" on {apache2} (image {fp2}, seen ");
+    let full =
+        |l: &&str| l.contains("previous deployment are online: ") && l.contains(&httpd_named);
     wait_until(
         Duration::from_secs(30),
         || logs(beat3),
-        || logs(beat3).lines().any(|l| nine(&l)),
+        || logs(beat3).lines().any(|l| full(&l)),
     );
     let waiting = logs(beat3);
-    let line = waiting.lines().rfind(nine).unwrap();
+    let line = waiting.lines().rfind(full).unwrap();
     let named = line.split_once("are online: ").unwrap().1;
-    for entry in named.trim_end_matches(" and 4 more").split("), ") {
+    let entries: Vec<&str> = named.split("), ").collect();
+    assert_eq!(entries.len(), 5, "{line}");
+    assert!(!named.contains(" more"), "{line}");
+    for entry in &entries {
         assert!(
             v2_hosts
                 .iter()

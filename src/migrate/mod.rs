@@ -266,6 +266,21 @@ fn some_of(items: impl ExactSizeIterator<Item = String>) -> String {
     }
 }
 
+/// What a waiting line names: a pod's presence only where no Pulp record of its host
+/// says more (httpd has none), so that five names cover a small deployment.
+fn shown(online: &[store::Online]) -> impl ExactSizeIterator<Item = &store::Online> {
+    let recorded = |host: &str| {
+        online
+            .iter()
+            .any(|o| o.image.is_none() && o.name.rsplit_once('@').is_some_and(|(_, h)| h == host))
+    };
+    online
+        .iter()
+        .filter(|o| !o.host.as_deref().is_some_and(recorded))
+        .collect::<Vec<_>>()
+        .into_iter()
+}
+
 /// Says once, then when the *set* of names changes (not their heartbeat order), which
 /// Pulp processes are online, and which have a heartbeat too far in the future to count.
 fn announce_online(beats: &store::Heartbeats, last: &mut store::Heartbeats) {
@@ -295,7 +310,7 @@ fn announce_online(beats: &store::Heartbeats, last: &mut store::Heartbeats) {
         } else {
             log::info!(
                 "migrations: waiting: Pulp processes of the previous deployment are online: {}",
-                some_of(beats.online.iter().map(ToString::to_string))
+                some_of(shown(&beats.online).map(ToString::to_string))
             );
         }
     }
@@ -688,5 +703,48 @@ async fn run(
                 return Err(e);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use store::Online;
+
+    fn record(name: &str) -> Online {
+        Online {
+            name: name.into(),
+            age: Duration::from_secs(1),
+            image: None,
+            host: None,
+        }
+    }
+
+    fn pod(role: &str, host: &str) -> Online {
+        Online {
+            name: format!("{role} on {host}"),
+            age: Duration::from_secs(2),
+            image: Some("fp-v1".into()),
+            host: Some(host.into()),
+        }
+    }
+
+    #[test]
+    fn a_pod_is_named_only_where_no_pulp_record_of_its_host_is() {
+        let online = [
+            record("reserved_resource_worker-1@w1"),
+            pod("worker", "w1"),
+            pod("apache", "web"),
+            pod("worker", "w2"),
+        ];
+        let named: Vec<String> = shown(&online).map(ToString::to_string).collect();
+        assert_eq!(
+            named,
+            [
+                "reserved_resource_worker-1@w1 (heartbeat 1.0 s ago)",
+                "apache on web (image fp-v1, seen 2.0 s ago)",
+                "worker on w2 (image fp-v1, seen 2.0 s ago)",
+            ]
+        );
     }
 }

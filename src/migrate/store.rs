@@ -57,6 +57,8 @@ pub struct Online {
     pub name: String,
     pub age: Duration,
     pub image: Option<String>,
+    /// A pod's host name (None for a Pulp process's record).
+    pub host: Option<String>,
 }
 
 impl std::fmt::Display for Online {
@@ -499,6 +501,7 @@ impl Store {
                 name: name.to_string(),
                 age: Duration::from_millis(u64::try_from(age).unwrap_or(0)),
                 image: None,
+                host: None,
             });
         }
         self.pods(now, since, &mut out).await?;
@@ -527,12 +530,10 @@ impl Store {
             let age = now
                 .timestamp_millis()
                 .saturating_sub(seen.timestamp_millis());
+            let host = d.get_str("host").unwrap_or("?");
             out.online.push(Online {
-                name: format!(
-                    "{} on {}",
-                    d.get_str("role").unwrap_or("a pod"),
-                    d.get_str("host").unwrap_or("?")
-                ),
+                name: format!("{} on {host}", d.get_str("role").unwrap_or("a pod")),
+                host: Some(host.to_string()),
                 age: Duration::from_millis(u64::try_from(age).unwrap_or(0)),
                 image: Some(d.get_str("fingerprint").unwrap_or("?").to_string()),
             });
