@@ -20,30 +20,8 @@ use std::time::{Duration, Instant};
 
 const ROLE: &str = "pulp-init-test/role:latest";
 
-/// The engine answers and the test images are built (once per test binary). `false`, with
-/// one printed line, when there is no engine.
 fn engine() -> bool {
-    static READY: OnceLock<bool> = OnceLock::new();
-    *READY.get_or_init(|| {
-        let answers = Command::new("docker")
-            .args(["info", "--format", "{{.ServerVersion}}"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !answers {
-            // Straight to stderr: the test harness captures println!.
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIP tests/docker.rs: no Docker engine answers (`docker info` failed)"
-            );
-            return false;
-        }
-        let out = Command::new(repo().join("scripts/images.sh"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "scripts/images.sh:\n{}", text(&out));
-        true
-    })
+    engine_for("tests/docker.rs")
 }
 
 /// The environment `docker run -e` gives a role container to reach the scope's services.

@@ -75,22 +75,7 @@ fn a_new_image_without_new_migrations_does_not_keep_its_beat_waiting_for_its_own
     let db = Db::new();
     db.query_args(&["record", "fp-old"]);
     db.query_args(&["schema-current"]);
-    let mut heartbeat = Command::new(python())
-        .args([
-            &program(),
-            "heartbeat",
-            "reserved_resource_worker-1@new-pod",
-            "120",
-        ])
-        .env("TEST_MONGO_URL", db.url())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let until = Instant::now() + Duration::from_secs(20);
-    while db.query_args(&["online"]) == "0" {
-        assert!(Instant::now() < until, "no heartbeat");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut heartbeat = db.heartbeat("reserved_resource_worker-1@new-pod", 120);
     let beat = Running::spawn(db.migrate(
         &["--migrate-timeout", "60s"],
         &[("PULP_INIT_MIGRATION_FINGERPRINT", "fp-new")],
@@ -133,23 +118,7 @@ fn skip_migrate_wait_starts_at_once() {
 fn beat_waits_for_online_workers_and_migrates_as_soon_as_they_are_gone() {
     // worker_timeout 4 s: a heartbeat older than that is a stopped process.
     let db = Db::with_conf("[tasks]\nworker_timeout: 4\n");
-    let heartbeat = Command::new(python())
-        .args([
-            &program(),
-            "heartbeat",
-            "reserved_resource_worker-1@old-pod",
-            "3",
-        ])
-        .env("TEST_MONGO_URL", db.url())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The heartbeat is fresh before beat starts.
-    let until = Instant::now() + Duration::from_secs(20);
-    while db.query_args(&["online"]) == "0" {
-        assert!(Instant::now() < until, "no heartbeat");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let heartbeat = db.heartbeat("reserved_resource_worker-1@old-pod", 3);
     let beat = Running::spawn(db.migrate(&["--migrate-settle", "1s"], &[]));
     beat.wait_for_stderr("migrations: running", Duration::from_secs(30));
     let decided = std::time::SystemTime::now()

@@ -24,34 +24,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const ROLE: &str = "pulp-init-test/role:latest";
+
+fn engine() -> bool {
+    engine_for("tests/upgrade.rs")
+}
 const ROLES: [&str; 5] = ["beat", "resource_manager", "worker1", "worker2", "apache"];
 /// The roles that wait at the schema gate.
 const GATED: [&str; 4] = ["resource_manager", "worker1", "worker2", "apache"];
 /// The stand-in's `[tasks] worker_timeout` (Pulp's default).
 const WORKER_TIMEOUT: f64 = 30.0;
-
-fn engine() -> bool {
-    static READY: OnceLock<bool> = OnceLock::new();
-    *READY.get_or_init(|| {
-        let answers = Command::new("docker")
-            .args(["info", "--format", "{{.ServerVersion}}"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !answers {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIP tests/upgrade.rs: no Docker engine answers (`docker info` failed)"
-            );
-            return false;
-        }
-        let out = Command::new(repo().join("scripts/images.sh"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "scripts/images.sh:\n{}", text(&out));
-        true
-    })
-}
 
 fn now() -> f64 {
     SystemTime::now()

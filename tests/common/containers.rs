@@ -321,3 +321,29 @@ impl Drop for Compose {
 pub fn compose_program() -> &'static str {
     "docker-compose"
 }
+
+/// The engine answers and the test images are built (once per test binary). `false`, with
+/// one printed line naming `test_file`, when there is no engine.
+pub fn engine_for(test_file: &str) -> bool {
+    static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *READY.get_or_init(|| {
+        let answers = Command::new("docker")
+            .args(["info", "--format", "{{.ServerVersion}}"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !answers {
+            // Straight to stderr: the test harness captures println!.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIP {test_file}: no Docker engine answers (`docker info` failed)"
+            );
+            return false;
+        }
+        let out = Command::new(repo().join("scripts/images.sh"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "scripts/images.sh:\n{}", text(&out));
+        true
+    })
+}

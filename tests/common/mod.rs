@@ -613,6 +613,23 @@ impl Db {
         c
     }
 
+    /// A Pulp process `name` heartbeating (every 0.1 s) for `seconds`, once its record is
+    /// there; its stdout, at the end, is its last heartbeat (epoch seconds).
+    pub fn heartbeat(&self, name: &str, seconds: u32) -> Child {
+        let child = Command::new(python())
+            .args([&program(), "heartbeat", name, &seconds.to_string()])
+            .env("TEST_MONGO_URL", self.url())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let until = Instant::now() + Duration::from_secs(20);
+        while self.query_args(&["online"]) == "0" {
+            assert!(Instant::now() < until, "no heartbeat");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child
+    }
+
     /// `pulp-init migrate` with the stand-in, as `MIGRATE_USER`, and `env`.
     pub fn migrate(&self, extra: &[&str], env: &[(&str, &str)]) -> Command {
         let command = migrate_command();
