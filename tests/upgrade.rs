@@ -16,11 +16,11 @@ mod common;
 #[path = "common/containers.rs"]
 mod containers;
 
-use common::{free_port, has, repo};
+use common::{free_port, has};
 use containers::*;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const ROLE: &str = "pulp-init-test/role:latest";
