@@ -12,10 +12,8 @@ mod common;
 #[path = "common/containers.rs"]
 mod containers;
 
-use common::{has, repo};
+use common::has;
 use containers::*;
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 const ROLE: &str = "pulp-init-test/role:latest";
