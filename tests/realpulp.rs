@@ -339,6 +339,40 @@ fn two_beats_migrate_once_and_the_api_lists_every_process_creates_deletes_upload
     println!("status API: {} processes: {listed:?}", listed.len());
     assert_eq!(listed.len(), 5, "{listed:?}"); // 2 schedulers, resource manager, 2 workers
 
+    // (a') Liveness as the real processes show it: each Celery process's own record in
+    // `workers` (named as Celery and Pulp's scheduler name it), httpd's status URL.
+    for service in ["beat", "resource_manager", "worker1", "worker2", "apache"] {
+        for c in service_ids(&stack.compose, service) {
+            let out = docker(&["exec", &c, "/usr/bin/pulp-init", "check", "--live"]);
+            let line = text(&out);
+            println!("{service}: check --live: {}", line.trim());
+            assert_eq!(out.status.code(), Some(0), "{service}: {line}");
+            let host = hostname(&c);
+            let want = match service {
+                "beat" => format!("live: scheduler@{host} heartbeat "),
+                "resource_manager" => format!("live: resource_manager@{host} heartbeat "),
+                "worker1" => format!("live: reserved_resource_worker-1@{host} heartbeat "),
+                "worker2" => format!("live: reserved_resource_worker-2@{host} heartbeat "),
+                _ => "live: ".to_string(),
+            };
+            has(&line, &want);
+        }
+    }
+    // Every pod's presence record (httpd's too), with the image's fingerprint.
+    let pods = ok(&[
+        "exec",
+        &stack.one("db"),
+        "/opt/venv/bin/python3",
+        "-c",
+        "import pymongo; c = pymongo.MongoClient(); print(c.pulp_database.pulp_init.count_documents({'_id': {'$regex': '^pod:'}}))",
+    ]);
+    println!("presence records: {}", pods.trim());
+    assert_eq!(
+        pods.trim(),
+        "6",
+        "one per pod: 2 beats, resource manager, 2 workers, httpd"
+    );
+
     // (b) A repository created and deleted: the delete is a task the workers run.
     let repo_id = format!("r{}", std::process::id());
     let started = Instant::now();
