@@ -113,6 +113,17 @@ fn left(deadline: Instant) -> Result<Duration, String> {
     }
 }
 
+/// Nothing listens at that address: refused, or an address family this network
+/// namespace lacks (`localhost` is `::1` first, and Docker's containers often have no
+/// IPv6: EADDRNOTAVAIL), which is no reason to skip the other addresses' answer.
+fn nothing_there(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::ConnectionRefused
+        || matches!(
+            e.raw_os_error(),
+            Some(libc::EADDRNOTAVAIL | libc::ENETUNREACH | libc::EAFNOSUPPORT)
+        )
+}
+
 fn connect(url: &Url, deadline: Instant) -> Result<TcpStream, Seen> {
     let host = crate::addr::unbracket(&url.host).to_string();
     let addrs: Vec<SocketAddr> = (host.as_str(), url.port)
@@ -125,7 +136,7 @@ fn connect(url: &Url, deadline: Instant) -> Result<TcpStream, Seen> {
         let l = left(deadline).map_err(Seen::Failed)?;
         match TcpStream::connect_timeout(&addr, l) {
             Ok(s) => return Ok(s),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+            Err(e) if nothing_there(&e) => {}
             Err(e) => {
                 refused = false;
                 last = format!("connecting to {addr}: {e}");
@@ -312,6 +323,18 @@ pub fn judge(url: Option<&Url>, attempt: Duration, within: &Within) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_family_the_namespace_lacks_is_nothing_there_not_a_failure() {
+        use std::io::{Error, ErrorKind};
+        assert!(nothing_there(&Error::from(ErrorKind::ConnectionRefused)));
+        assert!(nothing_there(&Error::from_raw_os_error(
+            libc::EADDRNOTAVAIL
+        )));
+        assert!(nothing_there(&Error::from_raw_os_error(libc::ENETUNREACH)));
+        assert!(!nothing_there(&Error::from(ErrorKind::TimedOut)));
+        assert!(!nothing_there(&Error::from_raw_os_error(libc::ECONNRESET)));
+    }
 
     #[test]
     fn status_lines() {
