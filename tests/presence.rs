@@ -249,3 +249,18 @@ fn the_gate_does_not_open_on_its_own_record_while_a_migration_runs() {
     assert_eq!(code, Some(0), "{log}");
     has(&log, "schema: migrated for this image (fp-v1 by test-beat");
 }
+
+#[test]
+fn a_pod_of_beats_own_image_is_not_the_previous_deployment() {
+    // Started with --skip-migrate-wait (or at once), it runs this image already: beat does
+    // not wait for it.
+    let db = Db::with_conf("[tasks]\nworker_timeout: 30\n");
+    let same = pod(&db, "same-image", "fp-v2");
+    record_of(&db, "same-image");
+    let (code, _, _, log) = beat(&db, "fp-v2").finish(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{log}");
+    assert!(!log.contains("same-image"), "{log}");
+    assert_eq!(db.runs(), (1, 1), "{log}");
+    signal(init_pid(same.child.id()), libc::SIGTERM);
+    same.finish(Duration::from_secs(10));
+}

@@ -422,7 +422,10 @@ impl Migration<'_> {
             if self.recorded_meanwhile().await? {
                 return Ok(());
             }
-            let beats = self.store.online(self.opts.worker_timeout).await?;
+            let beats = self
+                .store
+                .online(self.opts.worker_timeout, &self.fingerprint().value)
+                .await?;
             announce_online(&beats, &mut seen);
             let Some(newest) = beats.online.first() else {
                 if !any_seen || settled || self.opts.settle.is_zero() {
@@ -569,7 +572,11 @@ impl Migration<'_> {
             return Ok(Attempt::Migrated);
         }
         let out = ended.output;
-        let online = self.store.online(self.opts.worker_timeout).await?.online;
+        let online = self
+            .store
+            .online(self.opts.worker_timeout, &self.fingerprint().value)
+            .await?
+            .online;
         let retry = if !online.is_empty() {
             Some(Retry::ProcessesOnline(some_of(
                 online.iter().map(|o| o.name.clone()),

@@ -464,7 +464,9 @@ impl Store {
     /// Pulp processes (workers, resource_manager, scheduler) whose heartbeat in Pulp's
     /// `workers` collection is younger than `timeout` by the server's clock, newest first.
     /// A heartbeat ahead of the server's clock by less than `timeout` counts as just now.
-    pub async fn online(&self, timeout: Duration) -> Result<Heartbeats> {
+    /// Pods of the image `own` (beat's) are this deployment's, not the previous one's: one
+    /// that runs already skipped the gate (`--skip-migrate-wait`), and is not counted.
+    pub async fn online(&self, timeout: Duration, own: &str) -> Result<Heartbeats> {
         let now = self.server_now().await?;
         let since = DateTime::from_millis(
             now.timestamp_millis() - i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
@@ -504,7 +506,7 @@ impl Store {
                 host: None,
             });
         }
-        self.pods(now, since, &mut out).await?;
+        self.pods(now, since, own, &mut out).await?;
         out.online.sort_by_key(|o| o.age);
         out.ahead.sort();
         Ok(out)
@@ -512,13 +514,20 @@ impl Store {
 
     /// Pods whose presence record was refreshed after `since`: every role, httpd too,
     /// which has no record in Pulp's `workers`.
-    async fn pods(&self, now: DateTime, since: DateTime, out: &mut Heartbeats) -> Result<()> {
+    async fn pods(
+        &self,
+        now: DateTime,
+        since: DateTime,
+        own: &str,
+        out: &mut Heartbeats,
+    ) -> Result<()> {
         let read = |e| Error::database("reading the pods' presence", e);
         let mut cursor = self
             .coll
             .find(doc! {
                 "_id": { "$regex": format!("^{POD_PREFIX}") },
                 "last_seen": { "$gt": since },
+                "fingerprint": { "$ne": own },
             })
             .await
             .map_err(read)?;
